@@ -1,0 +1,107 @@
+"""The facade's command line: the seed's flags and outputs, exactly; the work happens elsewhere in fateops."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from fateops.errors import FateopsError, UsageError
+from fateops.workspace import Workspace
+
+FUNCTIONS = ("deploy", "submit", "delete", "upload", "query", "load_bind", "predict")
+ALGORITHMS = ("hetero_lr", "hetero_linr", "example")
+# Functions whose result is one line "<function> success." / "<function> failure.".
+LINE_RESULT = ("deploy", "delete", "upload", "load_bind")
+
+# Exit status of a function this release does not provide yet.
+EXIT_UNAVAILABLE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="script.py",
+        description=(
+            "Stand up FATE parties on many hosts and run the model life cycle on them. "
+            "Results go to stdout; progress and diagnostics go to stderr."
+        ),
+    )
+    parser.add_argument("-f", "--function", required=True, choices=FUNCTIONS, help="what to do")
+    parser.add_argument("-u", "--users", nargs="+", metavar="USER", help="ssh user per host (default root)")
+    parser.add_argument(
+        "-pw", "--password", nargs="+", metavar="PW", help="ssh password per host, used once to install a key"
+    )
+    parser.add_argument("-id", "--id", nargs="+", metavar="ID", help="party ids, one per -ip")
+    parser.add_argument("-ip", "--ip", nargs="+", metavar="IP", help="host address of each party id")
+    parser.add_argument("-gp", nargs=2, metavar=("ID", "PATH"), help="guest party id and its data file")
+    parser.add_argument(
+        "-hp", nargs="+", metavar="ID PATH", help="host party ids and their data files, as pairs: ID PATH [ID PATH ...]"
+    )
+    parser.add_argument("-proj", "--project", help="project name: the namespace of the uploaded tables")
+    parser.add_argument("-alg", choices=ALGORITHMS, help="algorithm to train")
+    parser.add_argument("-m", type=int, choices=(0, 1), help="work mode: 1 spans the deployed parties, 0 standalone")
+    parser.add_argument("-mid", help="model id")
+    parser.add_argument("-mver", help="model version")
+    parser.add_argument("-mname", help="service name a model is bound to")
+    parser.add_argument(
+        "-params", nargs="+", metavar="VALUE", help="features to predict: values in header order, or name=value"
+    )
+    parser.add_argument("-jid", help="job id")
+    return parser
+
+
+def _deploy(workspace: Workspace, args: argparse.Namespace) -> None:
+    from fateops.lifecycle import deploy
+
+    deploy(workspace, args.id, args.ip, args.password, args.users)
+
+
+def _delete(workspace: Workspace, args: argparse.Namespace) -> None:
+    from fateops.lifecycle import delete
+
+    delete(workspace, args.id, args.ip, args.password, args.users)
+
+
+HANDLERS: dict[str, Callable[[Workspace, argparse.Namespace], object]] = {
+    "deploy": _deploy,
+    "delete": _delete,
+}
+
+
+def _failure_output(function: str, message: str) -> str:
+    if function in LINE_RESULT:
+        return f"{function} failure."
+    if function == "predict":
+        return json.dumps({"prob": None, "retmsg": message, "retcode": 1})
+    if function == "submit":
+        return json.dumps({"retcode": 1, "retmsg": message})
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    function = args.function
+    handler = HANDLERS.get(function)
+    if handler is None:
+        sys.stderr.write(f"fateops: -f {function} is not available in this release yet\n")
+        return EXIT_UNAVAILABLE
+    workspace = Workspace()
+    try:
+        output = handler(workspace, args)
+    except FateopsError as exc:
+        failure = _failure_output(function, str(exc))
+        if failure:
+            print(failure)
+        kind = "usage" if isinstance(exc, UsageError) else "error"
+        sys.stderr.write(f"fateops {function}: {kind}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        print(_failure_output(function, "interrupted") or "")
+        sys.stderr.write(f"fateops {function}: interrupted\n")
+        return 130
+    if function in LINE_RESULT:
+        print(f"{function} success.")
+    elif output is not None:
+        print(output if isinstance(output, str) else json.dumps(output))
+    return 0

@@ -1,0 +1,193 @@
+"""From the facade's -id/-ip/-pw/-u lists to a deployment plan and the Ansible inventory that carries it out.
+
+Pure planning: nothing here touches a host. Parties on the same address share a host. When every party is on
+one host, one standalone FATE-Flow plays every party id (FATE's own standalone mode).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from fateops.errors import FateopsError, UsageError
+
+DEFAULT_USER = "root"
+STANDALONE_FLOW = "standalone"
+DEFAULT_HTTP_PORT = 9380
+DEFAULT_GRPC_PORT = 9360
+SSH_PORT = 22
+
+
+@dataclass(frozen=True)
+class Party:
+    party_id: int
+    ip: str
+
+
+@dataclass
+class Host:
+    ip: str
+    user: str
+    local: bool
+    party_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Flow:
+    """One FATE-Flow instance on a host and the party ids it plays."""
+
+    name: str
+    party_ids: list[int]
+    http_port: int
+    grpc_port: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "party_ids": list(self.party_ids),
+            "http_port": self.http_port,
+            "grpc_port": self.grpc_port,
+        }
+
+
+def parse_party_id(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"party id {text!r} is not an integer; FATE party ids are positive integers") from None
+    if value <= 0:
+        raise UsageError(f"party id {value} must be a positive integer")
+    return value
+
+
+def parse_ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise UsageError(f"{text!r} is not an IP address; give each host as an IPv4 or IPv6 address") from None
+
+
+def parse_parties(
+    ids: list[str] | None,
+    ips: list[str] | None,
+    passwords: list[str] | None = None,
+    users: list[str] | None = None,
+) -> tuple[list[Party], dict[str, str]]:
+    """Validate the facade's lists; returns the parties and the ssh user of each address."""
+    if not ids:
+        raise UsageError("no party id given; pass -id ID [ID ...]")
+    if not ips:
+        raise UsageError("no host address given; pass -ip IP [IP ...], one per -id")
+    if len(ids) != len(ips):
+        raise UsageError(f"-id has {len(ids)} values but -ip has {len(ips)}; give one -ip per -id")
+    if passwords is not None and len(passwords) != len(ids):
+        raise UsageError(f"-pw has {len(passwords)} values but -id has {len(ids)}; give one -pw per -id")
+    if users is not None and len(users) not in (1, len(ids)):
+        raise UsageError(f"-u has {len(users)} values; give one user for all hosts or one per -id")
+
+    parties: list[Party] = []
+    seen: dict[int, str] = {}
+    user_of: dict[str, str] = {}
+    for index, (raw_id, raw_ip) in enumerate(zip(ids, ips, strict=True)):
+        party_id, ip = parse_party_id(raw_id), parse_ip(raw_ip)
+        if party_id in seen:
+            if seen[party_id] == ip:
+                raise UsageError(f"party id {party_id} is listed twice; list each party once")
+            raise UsageError(
+                f"party id {party_id} is given for two hosts ({seen[party_id]} and {ip}); a party lives on one host"
+            )
+        seen[party_id] = ip
+        user = (users[index] if len(users) > 1 else users[0]) if users else DEFAULT_USER
+        if user_of.setdefault(ip, user) != user:
+            raise UsageError(f"host {ip} is given two ssh users ({user_of[ip]} and {user}); use one user per host")
+        parties.append(Party(party_id, ip))
+    return parties, user_of
+
+
+def is_local_address(ip: str) -> bool:
+    """True when ip belongs to this machine: it can be bound to."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((ip, 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True
+
+
+def check_reachable(ip: str, port: int = SSH_PORT, timeout: float = 5.0) -> None:
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise FateopsError(
+            f"host {ip} is unreachable: ssh port {port} did not answer ({reason}); check the address and that sshd runs"
+        ) from None
+
+
+def group_hosts(parties: list[Party], user_of: dict[str, str]) -> dict[str, Host]:
+    hosts: dict[str, Host] = {}
+    for party in parties:
+        host = hosts.get(party.ip)
+        if host is None:
+            host = hosts[party.ip] = Host(party.ip, user_of.get(party.ip, DEFAULT_USER), is_local_address(party.ip))
+        host.party_ids.append(party.party_id)
+    return hosts
+
+
+def plan_flows(hosts: dict[str, Host], settings: dict[str, Any]) -> dict[str, list[Flow]]:
+    """The FATE-Flow instances of every host."""
+    http_port = int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT))
+    grpc_port = int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT))
+    if len(hosts) > 1:
+        raise FateopsError(
+            "parties on several hosts need one FATE-Flow per party federated over RabbitMQ, which this "
+            "release does not deploy yet; put every party on one host"
+        )
+    return {ip: [Flow(STANDALONE_FLOW, sorted(host.party_ids), http_port, grpc_port)] for ip, host in hosts.items()}
+
+
+def host_vars(host: Host) -> dict[str, Any]:
+    if host.local:
+        # The playbook's own interpreter: no ssh, no discovery of whatever python3 the PATH offers.
+        return {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    return {"ansible_host": host.ip, "ansible_user": host.user, "ansible_connection": "ssh"}
+
+
+def build_inventory(
+    hosts: dict[str, Host],
+    flows: dict[str, list[Flow]],
+    settings: dict[str, Any],
+    absent: dict[str, list[Flow]] | None = None,
+) -> dict[str, Any]:
+    inventory_hosts: dict[str, Any] = {}
+    for ip in sorted(set(hosts) | set(absent or {})):
+        host = hosts[ip]
+        entry = host_vars(host)
+        entry["fate_party_ids"] = sorted(host.party_ids)
+        entry["fate_flows"] = [flow.as_dict() for flow in flows.get(ip, [])]
+        if absent and ip in absent:
+            entry["fate_flows_absent"] = [flow.as_dict() for flow in absent[ip]]
+        inventory_hosts[ip] = entry
+    return {
+        "all": {
+            "vars": dict(settings),
+            "children": {"fate_parties": {"hosts": inventory_hosts}},
+        }
+    }
+
+
+def flow_endpoints(state: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """party id -> (address, http port) of the FATE-Flow that plays it, from the recorded deployment."""
+    endpoints: dict[int, tuple[str, int]] = {}
+    for ip, host in state["deployment"]["hosts"].items():
+        for flow in host.get("flows", []):
+            for party_id in flow["party_ids"]:
+                endpoints[int(party_id)] = (ip, int(flow["http_port"]))
+    return endpoints

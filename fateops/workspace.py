@@ -1,0 +1,142 @@
+"""The regulator's workspace: state, lock, generated inventories and run logs.
+
+State is one JSON document written atomically (temp file, fsync, rename) under an exclusive lock, mode 0600.
+It never holds a secret: passwords are used in memory and dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fateops.errors import FateopsError
+
+STATE_VERSION = 1
+EMPTY_STATE: dict[str, Any] = {
+    "version": STATE_VERSION,
+    "deployment": {"parties": [], "hosts": {}},
+    "projects": {},
+    "jobs": {},
+    "models": {},
+    "services": {},
+}
+# How many runs' logs are kept.
+KEEP_RUNS = 20
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FATEOPS_HOME") or Path.home() / ".fateops").expanduser()
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Replace path with data in one step: readers see the old or the new file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class Workspace:
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = (home or default_home()).resolve()
+        self.state_path = self.home / "state.json"
+        self.settings_path = self.home / "settings.yml"
+        self.lock_path = self.home / ".lock"
+        self.runs_dir = self.home / "runs"
+        self.inventory_path = self.home / "inventory.yml"
+
+    def ensure(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)
+
+    @contextlib.contextmanager
+    def locked(self, wait: float = 10.0) -> Iterator[None]:
+        """Hold the workspace's exclusive lock; give up with a clear error after wait seconds."""
+        self.ensure()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                        raise FateopsError(
+                            f"another fateops command (pid {holder}) is using the workspace {self.home}; "
+                            "wait for it to finish"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def load_state(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            return copy.deepcopy(EMPTY_STATE)
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise FateopsError(
+                f"the workspace state {self.state_path} is unreadable ({exc}); restore it or remove it"
+            ) from None
+        for key, value in EMPTY_STATE.items():
+            state.setdefault(key, copy.deepcopy(value))
+        return state
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        self.ensure()
+        atomic_write(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+    def settings(self) -> dict[str, Any]:
+        """Inventory variables the operator sets for every host (ports, base dir, runtime...)."""
+        if not self.settings_path.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.settings_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise FateopsError(f"{self.settings_path} is not valid YAML ({exc}); fix or remove it") from None
+        if not isinstance(data, dict):
+            raise FateopsError(f"{self.settings_path} must hold a mapping of variable names to values")
+        return data
+
+    def new_run_dir(self, function: str) -> Path:
+        self.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        run_dir = Path(tempfile.mkdtemp(prefix=f"{stamp}-{function}-", dir=self.runs_dir))
+        self._prune_runs()
+        return run_dir
+
+    def _prune_runs(self) -> None:
+        runs = sorted(p for p in self.runs_dir.iterdir() if p.is_dir())
+        for old in runs[:-KEEP_RUNS]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def write_inventory(self, inventory: dict[str, Any], path: Path | None = None) -> Path:
+        target = path or self.inventory_path
+        atomic_write(target, yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False))
+        return target
