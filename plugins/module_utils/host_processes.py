@@ -77,6 +77,15 @@ def listener_of(port: int) -> Process | bool | None:
     return True
 
 
+def _alive(pid: int) -> bool:
+    """A process that has exited but was not yet reaped (a zombie) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def terminate(processes: list[Process], grace: float = 10.0) -> None:
     """SIGTERM, then SIGKILL whatever is still there after grace seconds."""
     for process in processes:
@@ -85,7 +94,7 @@ def terminate(processes: list[Process], grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     remaining = list(processes)
     while remaining and time.monotonic() < deadline:
-        remaining = [p for p in remaining if Path(f"/proc/{p.pid}").exists()]
+        remaining = [p for p in remaining if _alive(p.pid)]
         if remaining:
             time.sleep(0.2)
     for process in remaining:

@@ -1,0 +1,50 @@
+# fateops: `make demo` sets everything up and runs the demo; `make test` runs the whole test suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Debian packages the controller and the test hosts need.
+DEB_PACKAGES := iproute2 procps lsof
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: setup system demo test lint unit integration molecule benchmarks clean
+
+setup: system $(VENV)/.installed
+
+system:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "install these Debian packages first (as root): $$missing" >&2; exit 1; fi; \
+	  echo "installing Debian packages: $$missing" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements/controller.txt requirements/dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) -r requirements/dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	touch $@
+
+demo: setup
+	$(PY) examples/demo.py
+
+lint: setup
+	ruff check .
+	ruff format --check .
+	ansible-lint --profile production
+
+unit: setup
+	pytest -q tests/unit
+
+integration: setup
+	pytest -q -m integration tests/integration
+
+molecule: setup
+	molecule test -s default
+
+test: lint unit integration molecule
+
+benchmarks: setup
+	$(PY) benchmarks/deploy.py
+
+clean:
+	rm -rf $(VENV) .demo .cache

@@ -1,0 +1,110 @@
+"""Planning a deployment from the facade's lists: validation, host grouping, inventory."""
+
+import pytest
+
+from fateops import deployment
+from fateops.errors import FateopsError, UsageError
+
+
+def test_parties_on_one_ip_share_a_host():
+    parties, users = deployment.parse_parties(["9999", "10000"], ["127.0.0.1", "127.0.0.1"], ["x", "x"], None)
+    hosts = deployment.group_hosts(parties, users)
+    assert list(hosts) == ["127.0.0.1"]
+    assert hosts["127.0.0.1"].party_ids == [9999, 10000]
+    assert hosts["127.0.0.1"].local
+    assert hosts["127.0.0.1"].user == "root"
+
+
+def test_single_host_form_one_id():
+    parties, users = deployment.parse_parties(["1"], ["127.0.0.1"], ["x"], ["root"])
+    assert parties == [deployment.Party(1, "127.0.0.1")]
+    flows = deployment.plan_flows(deployment.group_hosts(parties, users), {})
+    assert [f.as_dict() for f in flows["127.0.0.1"]] == [
+        {"name": "standalone", "party_ids": [1], "http_port": 9380, "grpc_port": 9360}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ids", "ips", "pws", "users", "message"),
+    [
+        (["1", "2"], ["127.0.0.1"], None, None, "-id has 2 values but -ip has 1"),
+        (["1"], ["127.0.0.1"], ["a", "b"], None, "-pw has 2 values"),
+        (["1", "2"], ["127.0.0.1"] * 2, None, ["a", "b", "c"], "-u has 3 values"),
+        (["x"], ["127.0.0.1"], None, None, "'x' is not an integer"),
+        (["1.5"], ["127.0.0.1"], None, None, "not an integer"),
+        (["0"], ["127.0.0.1"], None, None, "positive"),
+        (["1"], ["300.1.1.1"], None, None, "not an IP address"),
+        (["1"], ["localhost"], None, None, "not an IP address"),
+        (["1", "1"], ["127.0.0.1", "127.0.0.2"], None, None, "given for two hosts"),
+        (["1", "1"], ["127.0.0.1", "127.0.0.1"], None, None, "listed twice"),
+        (["1", "2"], ["127.0.0.1", "127.0.0.1"], None, ["a", "b"], "two ssh users"),
+        (None, ["127.0.0.1"], None, None, "no party id"),
+        (["1"], None, None, None, "no host address"),
+    ],
+)
+def test_bad_lists(ids, ips, pws, users, message):
+    with pytest.raises(UsageError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        deployment.parse_parties(ids, ips, pws, users)
+
+
+def test_ipv6_and_normalisation():
+    parties, _ = deployment.parse_parties(["7"], ["::1"], None, None)
+    assert parties[0].ip == "::1"
+    assert deployment.is_local_address("::1")
+
+
+def test_local_and_remote_addresses():
+    assert deployment.is_local_address("127.0.0.1")
+    assert deployment.is_local_address("127.0.0.53")
+    # TEST-NET-1 (RFC 5737) is never assigned to this machine.
+    assert not deployment.is_local_address("192.0.2.10")
+
+
+def test_remote_host_inventory_uses_ssh():
+    host = deployment.Host("192.0.2.10", "admin", False, [9999])
+    inventory = deployment.build_inventory(
+        {"192.0.2.10": host}, {"192.0.2.10": [deployment.Flow("party-9999", [9999], 9380, 9360)]}, {"x": 1}
+    )
+    entry = inventory["all"]["children"]["fate_parties"]["hosts"]["192.0.2.10"]
+    assert entry["ansible_connection"] == "ssh"
+    assert entry["ansible_user"] == "admin"
+    assert entry["fate_flows"][0]["name"] == "party-9999"
+    assert inventory["all"]["vars"] == {"x": 1}
+
+
+def test_local_inventory_uses_local_connection_and_ports_from_settings():
+    parties, users = deployment.parse_parties(["9999", "10000"], ["127.0.0.1"] * 2, None, None)
+    hosts = deployment.group_hosts(parties, users)
+    settings = {"fate_flow_http_port": 19380, "fate_flow_grpc_port": 19360}
+    inventory = deployment.build_inventory(hosts, deployment.plan_flows(hosts, settings), settings)
+    entry = inventory["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"]
+    assert entry["ansible_connection"] == "local"
+    assert entry["fate_flows"] == [
+        {"name": "standalone", "party_ids": [9999, 10000], "http_port": 19380, "grpc_port": 19360}
+    ]
+    # Passwords never enter an inventory.
+    assert "password" not in repr(inventory).lower()
+
+
+def test_several_hosts_are_refused_until_multi_host_lands():
+    hosts = {
+        "127.0.0.1": deployment.Host("127.0.0.1", "root", True, [1]),
+        "192.0.2.10": deployment.Host("192.0.2.10", "root", False, [2]),
+    }
+    with pytest.raises(FateopsError, match="several hosts"):
+        deployment.plan_flows(hosts, {})
+
+
+def test_unreachable_host_is_named():
+    # A loopback port nobody listens on: refused at once, no traffic leaves this machine.
+    with pytest.raises(FateopsError, match=r"host 127\.0\.0\.1 is unreachable: ssh port 1 "):
+        deployment.check_reachable("127.0.0.1", port=1, timeout=1)
+
+
+def test_flow_endpoints_from_state():
+    state = {
+        "deployment": {
+            "hosts": {"127.0.0.1": {"flows": [{"name": "standalone", "party_ids": [9999, 10000], "http_port": 9380}]}}
+        }
+    }
+    assert deployment.flow_endpoints(state) == {9999: ("127.0.0.1", 9380), 10000: ("127.0.0.1", 9380)}
