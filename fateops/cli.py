@@ -63,9 +63,30 @@ def _delete(workspace: Workspace, args: argparse.Namespace) -> None:
     delete(workspace, args.id, args.ip, args.password, args.users)
 
 
+def _upload(workspace: Workspace, args: argparse.Namespace) -> None:
+    from fateops.training import upload
+
+    upload(workspace, args.gp, args.hp, args.project)
+
+
+def _submit(workspace: Workspace, args: argparse.Namespace) -> dict:
+    from fateops.training import submit
+
+    return submit(workspace, args.alg, args.project, args.m)
+
+
+def _query(workspace: Workspace, args: argparse.Namespace) -> str:
+    from fateops.training import query
+
+    return query(workspace, args.jid)
+
+
 HANDLERS: dict[str, Callable[[Workspace, argparse.Namespace], object]] = {
     "deploy": _deploy,
     "delete": _delete,
+    "upload": _upload,
+    "submit": _submit,
+    "query": _query,
 }
 
 

@@ -183,11 +183,29 @@ def build_inventory(
     }
 
 
-def flow_endpoints(state: dict[str, Any]) -> dict[int, tuple[str, int]]:
-    """party id -> (address, http port) of the FATE-Flow that plays it, from the recorded deployment."""
-    endpoints: dict[int, tuple[str, int]] = {}
+@dataclass(frozen=True)
+class PartyFlow:
+    """Where a deployed party's FATE-Flow is."""
+
+    party_id: int
+    ip: str
+    flow_name: str
+    http_port: int
+
+
+def party_flows(state: dict[str, Any]) -> dict[int, PartyFlow]:
+    """party id -> the FATE-Flow that plays it, from the recorded deployment."""
+    found: dict[int, PartyFlow] = {}
     for ip, host in state["deployment"]["hosts"].items():
         for flow in host.get("flows", []):
             for party_id in flow["party_ids"]:
-                endpoints[int(party_id)] = (ip, int(flow["http_port"]))
-    return endpoints
+                found[int(party_id)] = PartyFlow(int(party_id), ip, flow["name"], int(flow["http_port"]))
+    return found
+
+
+def deployed_flow(state: dict[str, Any], party_id: int) -> PartyFlow:
+    flows = party_flows(state)
+    if party_id not in flows:
+        deployed = ", ".join(str(p) for p in sorted(flows)) or "none"
+        raise UsageError(f"party {party_id} is not deployed (deployed: {deployed}); deploy it first with -f deploy")
+    return flows[party_id]

@@ -147,3 +147,12 @@ def delete(
         workspace.save_state(state)
         workspace.write_inventory(build_inventory(remaining_hosts, remaining_flows, settings))
     _summary("delete", result.changed, len(hosts), result.elapsed)
+
+
+def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str, Any]:
+    """The inventory of what is deployed now, for playbooks that work on deployed parties."""
+    parties = [Party(pid, ip) for pid, ip in _recorded_parties(state).items()]
+    if not parties:
+        raise UsageError("nothing is deployed in this workspace; run -f deploy first")
+    hosts = group_hosts(parties, _recorded_users(state))
+    return build_inventory(hosts, _recorded_flows(state), effective_settings(workspace))

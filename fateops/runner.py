@@ -26,7 +26,8 @@ class RunResult:
     failures: list[str] = field(default_factory=list)
     run_dir: Path | None = None
     elapsed: float = 0.0
-    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # What the playbook published with ansible.builtin.set_stats.
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error(self) -> str:
@@ -43,8 +44,7 @@ class Progress:
         self.started = time.monotonic()
         self.failures: list[str] = []
         self.changed = 0
-        # Results of tasks registered for the caller: task name -> list of module results.
-        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.data: dict[str, Any] = {}
 
     def _say(self, host: str, text: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -61,18 +61,21 @@ class Progress:
         if kind == "runner_on_start":
             self._say(host, step)
         elif kind == "runner_on_ok":
-            result = data.get("res", {})
-            if task.startswith("Report "):
-                self.results.setdefault(task, []).append({"host": host, **result})
-            if result.get("changed"):
+            if data.get("res", {}).get("changed"):
                 self.changed += 1
                 self._say(host, f"{step}: changed")
+        elif kind == "playbook_on_stats":
+            self.data = data.get("artifact_data") or {}
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             message = _failure_message(data.get("res", {}))
             where = "unreachable" if kind == "runner_on_unreachable" else f"'{step}' failed"
             self.failures.append(f"{host}: {where}: {message}")
             self._say(host, f"{where}: {message}")
         return True
+
+
+# A failure is one line for people; the whole output stays in the run's artifacts.
+_LONGEST_MESSAGE = 600
 
 
 def _failure_message(result: dict[str, Any]) -> str:
@@ -86,7 +89,13 @@ def _failure_message(result: dict[str, Any]) -> str:
     stderr = str(result.get("stderr") or result.get("module_stderr") or "").strip()
     if stderr and (not message or message.startswith("non-zero return code")):
         message = stderr.splitlines()[-1]
-    return " ".join(message.split()) or "no message"
+    message = " ".join(message.split()) or "no message"
+    if len(message) > _LONGEST_MESSAGE:
+        # Tools like pip put their verdict last; keep it, not the pages before it.
+        verdict = message.rfind("ERROR:")
+        message = message[verdict:] if verdict >= 0 else message
+        message = message if len(message) <= _LONGEST_MESSAGE else "..." + message[-_LONGEST_MESSAGE:]
+    return message
 
 
 def run_playbook(
@@ -123,4 +132,4 @@ def run_playbook(
     ok = runner.rc == 0 and runner.status == "successful"
     if not ok and not progress.failures:
         progress.failures.append(f"ansible-runner ended with status {runner.status} (rc {runner.rc})")
-    return RunResult(ok, progress.changed, progress.failures, run_dir, elapsed, progress.results)
+    return RunResult(ok, progress.changed, progress.failures, run_dir, elapsed, progress.data)

@@ -101,10 +101,14 @@ def test_unreachable_host_is_named():
         deployment.check_reachable("127.0.0.1", port=1, timeout=1)
 
 
-def test_flow_endpoints_from_state():
+def test_party_flows_from_state():
     state = {
         "deployment": {
             "hosts": {"127.0.0.1": {"flows": [{"name": "standalone", "party_ids": [9999, 10000], "http_port": 9380}]}}
         }
     }
-    assert deployment.flow_endpoints(state) == {9999: ("127.0.0.1", 9380), 10000: ("127.0.0.1", 9380)}
+    flows = deployment.party_flows(state)
+    assert flows[10000] == deployment.PartyFlow(10000, "127.0.0.1", "standalone", 9380)
+    assert deployment.deployed_flow(state, 9999).http_port == 9380
+    with pytest.raises(UsageError, match=r"party 5 is not deployed \(deployed: 9999, 10000\)"):
+        deployment.deployed_flow(state, 5)

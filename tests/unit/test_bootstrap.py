@@ -1,0 +1,304 @@
+"""Bootstrap's pure logic: known_hosts and authorized_keys in OpenSSH's formats, the key pair, error messages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from fateops import bootstrap
+from fateops.bootstrap import SshLogin, bootstrap_host, connection_vars
+from fateops.errors import FateopsError
+from fateops.ssh_keys import (
+    HostKeyCheck,
+    PublicKey,
+    authorized_keys,
+    authorized_keys_addition,
+    check_host_key,
+    ensure_key_pair,
+    host_field_matches,
+    host_key_changed_message,
+    host_pattern,
+    known_hosts_addition,
+    parse_known_hosts,
+    parse_public_key,
+    recorded_keys,
+    ssh_paths,
+)
+from fateops.workspace import Workspace
+
+ED_A = PublicKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIJ/Fne4UsA8uarEWuplcueHGComyrNtP816iO+6zpq6s")
+ED_B = PublicKey("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIPkC/f9oqhUtqMN2U6EG0BKPnBFSRDCUEacTSu+5O60b")
+ECDSA = PublicKey(
+    "ecdsa-sha2-nistp256",
+    "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBMdNA5MjFXHI8pZ5wS7dS/OrXOxkKG11xDM9cxBXfFLNlFt2ZKsDGp"
+    "jPTCprB5qlq7KKtwAAdaM+SfTdpiUv2Kk=",
+)
+# `ssh-keygen -H` of "10.77.0.2 <ED_A>" and "[10.77.0.2]:2222 <ED_B>" (OpenSSH 9.2).
+HASHED = (
+    f"|1|UpOKrfcLyyXCmgT92u1uh81WJQw=|+M5ehfUX4gscX0kLp7rAEhkyKrk= {ED_A.key_type} {ED_A.blob}\n"
+    f"|1|vQYwGOt7n9GxaDcuJg0llrrdv+0=|KeIas2aSEAihq+GPByswGfvRhkk= {ED_B.key_type} {ED_B.blob}\n"
+)
+
+
+# public keys and authorized_keys ------------------------------------------------------------------------------
+
+
+def test_public_key_parse_and_type_must_match_blob():
+    key = parse_public_key(f"{ED_A.key_type} {ED_A.blob} regulator@example\n")
+    assert key == PublicKey(ED_A.key_type, ED_A.blob, "regulator@example")
+    with pytest.raises(ValueError):
+        parse_public_key(f"ssh-rsa {ED_A.blob}")
+    with pytest.raises(ValueError):
+        parse_public_key("ssh-ed25519 not-base64!")
+
+
+def test_authorized_keys_skips_comments_and_reads_options():
+    text = (
+        "# managed by hand\n"
+        "\n"
+        f'from="10.0.0.0/8",command="echo hi there",no-pty {ED_B.key_type} {ED_B.blob} ops@bastion\n'
+        f"{ECDSA.key_type} {ECDSA.blob}\n"
+        "garbage line\n"
+    )
+    assert [k.blob for k in authorized_keys(text)] == [ED_B.blob, ECDSA.blob]
+
+
+def test_authorized_keys_addition_is_idempotent():
+    mine = PublicKey(ED_A.key_type, ED_A.blob, "fateops@regulator")
+    assert authorized_keys_addition("", mine) == f"{mine.line}\n"
+    once = f"{ED_B.line}\n" + authorized_keys_addition(f"{ED_B.line}\n", mine)
+    assert once.count(ED_A.blob) == 1
+    assert authorized_keys_addition(once, mine) is None
+    # Present with other options or another comment is still present.
+    assert authorized_keys_addition(f"no-pty {ED_A.key_type} {ED_A.blob} someone-else\n", mine) is None
+
+
+def test_authorized_keys_addition_never_glues_onto_a_last_line_without_newline():
+    existing = ED_B.line  # no trailing newline
+    added = authorized_keys_addition(existing, ED_A)
+    assert added == f"\n{ED_A.line}\n"
+    assert [k.blob for k in authorized_keys(existing + added)] == [ED_B.blob, ED_A.blob]
+
+
+# known_hosts --------------------------------------------------------------------------------------------------
+
+
+def test_host_pattern_follows_openssh():
+    assert host_pattern("10.77.0.2") == "10.77.0.2"
+    assert host_pattern("10.77.0.2", 22) == "10.77.0.2"
+    assert host_pattern("10.77.0.2", 2222) == "[10.77.0.2]:2222"
+
+
+def test_parse_known_hosts_lines_markers_and_junk():
+    text = (
+        "# comment\n"
+        f"10.0.0.1,host-a {ED_A.key_type} {ED_A.blob} a comment\n"
+        f"@revoked * {ED_B.key_type} {ED_B.blob}\n"
+        f"@cert-authority *.example {ECDSA.key_type} {ECDSA.blob}\n"
+        "broken-line-without-key\n"
+        f"10.0.0.9 ssh-rsa {ED_A.blob}\n"  # type does not match the blob: skipped, as ssh does
+    )
+    entries = parse_known_hosts(text)
+    assert [(e.line_number, e.marker, e.hosts) for e in entries] == [
+        (2, "", "10.0.0.1,host-a"),
+        (3, "@revoked", "*"),
+        (4, "@cert-authority", "*.example"),
+    ]
+
+
+def test_hashed_names_from_ssh_keygen_match():
+    assert recorded_keys(HASHED, "10.77.0.2") == [ED_A]
+    assert recorded_keys(HASHED, "10.77.0.2", 2222) == [ED_B]
+    assert recorded_keys(HASHED, "10.77.0.3") == []
+
+
+def test_wildcards_and_negation():
+    assert host_field_matches("10.77.0.*,!10.77.0.9", "10.77.0.2")
+    assert not host_field_matches("10.77.0.*,!10.77.0.9", "10.77.0.9")
+    assert host_field_matches("HOST-?", "host-1")
+    assert not host_field_matches("10.77.0.2", "10.77.0.20")
+    assert not host_field_matches("10.77.0.2", "10x77.0.2")
+
+
+def test_check_host_key_verdicts():
+    text = f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n@revoked * {ECDSA.key_type} {ECDSA.blob}\n"
+    assert check_host_key(text, "10.77.0.2", 22, ED_A) is HostKeyCheck.KNOWN
+    assert check_host_key(text, "10.77.0.2", 22, ED_B) is HostKeyCheck.CHANGED
+    assert check_host_key(text, "10.77.0.3", 22, ED_B) is HostKeyCheck.UNKNOWN
+    # The same address on another port is another host for ssh.
+    assert check_host_key(text, "10.77.0.2", 2222, ED_B) is HostKeyCheck.UNKNOWN
+    assert check_host_key(text, "10.77.0.3", 22, ECDSA) is HostKeyCheck.REVOKED
+    assert check_host_key(HASHED, "10.77.0.2", 22, ED_B) is HostKeyCheck.CHANGED
+
+
+def test_known_hosts_addition_records_once_and_never_replaces():
+    first = known_hosts_addition("", "10.77.0.2", 22, ED_A)
+    assert first == f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+    assert known_hosts_addition(first, "10.77.0.2", 22, ED_A) is None
+    second = known_hosts_addition(first.rstrip("\n"), "10.77.0.3", 2222, ED_B)
+    assert second == first + f"[10.77.0.3]:2222 {ED_B.key_type} {ED_B.blob}\n"
+    with pytest.raises(ValueError, match="changed"):
+        known_hosts_addition(second, "10.77.0.2", 22, ED_B)
+
+
+def test_changed_host_key_message_is_one_line_with_the_fix():
+    message = host_key_changed_message("10.77.0.2", 2222, Path("/ws/ssh/known_hosts"))
+    assert "\n" not in message
+    assert "[10.77.0.2]:2222" in message
+    assert "ssh-keygen -R '[10.77.0.2]:2222' -f /ws/ssh/known_hosts" in message
+
+
+# the key pair -------------------------------------------------------------------------------------------------
+
+
+def test_key_pair_made_once_private_0600_and_loadable(tmp_path: Path):
+    workspace = Workspace(tmp_path / "ws")
+    first = ensure_key_pair(workspace)
+    paths = ssh_paths(workspace)
+    assert first.private_key == paths.private_key == workspace.home / "ssh" / "id_ed25519"
+    assert stat.S_IMODE(paths.private_key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.directory.stat().st_mode) == 0o700
+    assert paths.public_key.read_text() == first.public.line + "\n"
+    loaded = paramiko.Ed25519Key.from_private_key_file(str(paths.private_key))
+    assert loaded.get_base64() == first.public.blob
+    assert ensure_key_pair(workspace) == first
+
+    # A lost .pub is derived again from the private key; a loose mode is tightened.
+    paths.public_key.unlink()
+    os.chmod(paths.private_key, 0o644)
+    again = ensure_key_pair(workspace)
+    assert again.public.same_key(first.public)
+    assert stat.S_IMODE(paths.private_key.stat().st_mode) == 0o600
+
+
+def test_unreadable_private_key_is_a_clear_error(tmp_path: Path):
+    workspace = Workspace(tmp_path / "ws")
+    ssh_paths(workspace).directory.mkdir(parents=True)
+    ssh_paths(workspace).private_key.write_text("not a key\n")
+    with pytest.raises(FateopsError, match=r"ssh key .*id_ed25519 is unreadable"):
+        ensure_key_pair(workspace)
+
+
+# connection vars ----------------------------------------------------------------------------------------------
+
+
+def test_connection_vars(tmp_path: Path):
+    workspace = Workspace(tmp_path / "ws")
+    found = connection_vars(workspace, "10.77.0.2", 2222, "fateops-test")
+    known_hosts = workspace.home / "ssh" / "known_hosts"
+    assert found == {
+        "ansible_connection": "ssh",
+        "ansible_host": "10.77.0.2",
+        "ansible_port": 2222,
+        "ansible_user": "fateops-test",
+        "ansible_ssh_private_key_file": str(workspace.home / "ssh" / "id_ed25519"),
+        "ansible_ssh_common_args": (
+            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+        ),
+    }
+
+
+def test_connection_vars_keep_a_path_with_spaces_as_one_file(tmp_path: Path):
+    workspace = Workspace(tmp_path / "my ws")
+    args = shlex.split(connection_vars(workspace, "10.77.0.2")["ansible_ssh_common_args"])
+    assert args[1] == f'UserKnownHostsFile="{workspace.home / "ssh" / "known_hosts"}"'
+
+
+# bootstrap's decisions, on a scripted transport (the real one is in tests/integration) -----------------------
+
+
+@dataclass
+class ScriptedTransport:
+    """Stands in for paramiko.Transport after the handshake: answers auth as scripted, records every call."""
+
+    key_works: bool = False
+    password_error: Exception | None = None
+    calls: list[str] = field(default_factory=list)
+    authenticated: bool = False
+
+    def auth_publickey(self, user: str, key: object) -> list[str]:
+        self.calls.append(f"publickey {user}")
+        if not self.key_works:
+            raise paramiko.AuthenticationException("Authentication failed.")
+        self.authenticated = True
+        return []
+
+    def auth_password(self, user: str, password: str, fallback: bool = True) -> list[str]:
+        self.calls.append(f"password {user}")
+        if self.password_error:
+            raise self.password_error
+        self.authenticated = True
+        return []
+
+    def is_authenticated(self) -> bool:
+        return self.authenticated
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedTransport]:
+    transport = ScriptedTransport()
+
+    @contextlib.contextmanager
+    def fake_session(host: str, port: int, known_hosts: Path, timeout: float):
+        yield bootstrap._Session(transport, ED_A)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bootstrap, "_session", fake_session)
+    yield transport
+
+
+def test_a_working_key_means_the_password_is_not_sent(tmp_path: Path, scripted: ScriptedTransport):
+    scripted.key_works = True
+    workspace = Workspace(tmp_path / "ws")
+    result = bootstrap_host(workspace, "10.77.0.2", user="fateops-test", password="not-needed")
+    assert scripted.calls == ["publickey fateops-test"]
+    assert (result.used_password, result.key_installed, result.host_key_recorded) == (False, False, True)
+    assert ssh_paths(workspace).known_hosts.read_text() == f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+
+
+def test_wrong_password_message_names_user_and_host_not_the_password(tmp_path: Path, scripted: ScriptedTransport):
+    scripted.password_error = paramiko.AuthenticationException("Authentication failed.")
+    with pytest.raises(FateopsError) as caught:
+        bootstrap_host(Workspace(tmp_path / "ws"), "10.77.0.2", user="fateops-test", password="s3cret-pw")
+    assert str(caught.value) == "authentication failed for fateops-test@10.77.0.2; check the -pw value"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # Nothing recorded for a host nobody logged in to.
+    assert not ssh_paths(Workspace(tmp_path / "ws")).known_hosts.exists()
+
+
+def test_password_login_refused_by_the_server(tmp_path: Path, scripted: ScriptedTransport):
+    scripted.password_error = paramiko.BadAuthenticationType("Bad authentication type", ["publickey"])
+    with pytest.raises(FateopsError, match=r"root@10.77.0.2 does not accept password login \(it allows: publickey\)"):
+        bootstrap_host(Workspace(tmp_path / "ws"), "10.77.0.2", password="pw")
+
+
+def test_no_password_and_key_refused(tmp_path: Path, scripted: ScriptedTransport):
+    with pytest.raises(FateopsError, match=r"not accepted by root@10.77.0.2 port 2222 and no password was given"):
+        bootstrap_host(Workspace(tmp_path / "ws"), "10.77.0.2", port=2222)
+    assert scripted.calls == ["publickey root"]
+
+
+def test_ssh_login_repr_hides_the_password():
+    assert "hunter2" not in repr(SshLogin("10.77.0.2", 22, "root", "hunter2"))
+
+
+def test_paramiko_log_channel_is_silenced():
+    logger = logging.getLogger(bootstrap._quiet_log_channel())
+    assert logger.propagate is False
+    assert not logger.isEnabledFor(logging.DEBUG)
+
+
+def test_host_key_algorithms_follow_known_hosts():
+    offered = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256")
+    assert bootstrap._host_key_algorithms([], offered) == []
+    assert bootstrap._host_key_algorithms([ECDSA], offered) == ["ecdsa-sha2-nistp256"]
+    rsa = PublicKey("ssh-rsa", "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDc")
+    assert bootstrap._host_key_algorithms([rsa, ED_A], offered) == ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"]
