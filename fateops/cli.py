@@ -81,20 +81,34 @@ def _query(workspace: Workspace, args: argparse.Namespace) -> str:
     return query(workspace, args.jid)
 
 
+def _load_bind(workspace: Workspace, args: argparse.Namespace) -> None:
+    from fateops.serving import load_bind
+
+    load_bind(workspace, args.mid, args.mver, args.mname)
+
+
+def _predict(workspace: Workspace, args: argparse.Namespace) -> dict:
+    from fateops.serving import predict
+
+    return predict(workspace, args.mname, args.params)
+
+
 HANDLERS: dict[str, Callable[[Workspace, argparse.Namespace], object]] = {
     "deploy": _deploy,
     "delete": _delete,
     "upload": _upload,
     "submit": _submit,
     "query": _query,
+    "load_bind": _load_bind,
+    "predict": _predict,
 }
 
 
-def _failure_output(function: str, message: str) -> str:
+def _failure_output(function: str, message: str, retcode: int = 1) -> str:
     if function in LINE_RESULT:
         return f"{function} failure."
     if function == "predict":
-        return json.dumps({"prob": None, "retmsg": message, "retcode": 1})
+        return json.dumps({"prob": None, "retmsg": message, "retcode": retcode})
     if function == "submit":
         return json.dumps({"retcode": 1, "retmsg": message})
     return ""
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output = handler(workspace, args)
     except FateopsError as exc:
-        failure = _failure_output(function, str(exc))
+        failure = _failure_output(function, str(exc), getattr(exc, "retcode", 1))
         if failure:
             print(failure)
         kind = "usage" if isinstance(exc, UsageError) else "error"

@@ -18,6 +18,7 @@ DEFAULT_USER = "root"
 STANDALONE_FLOW = "standalone"
 DEFAULT_HTTP_PORT = 9380
 DEFAULT_GRPC_PORT = 9360
+DEFAULT_SERVING_PORT = 8059
 SSH_PORT = 22
 
 
@@ -43,6 +44,7 @@ class Flow:
     party_ids: list[int]
     http_port: int
     grpc_port: int
+    serving_port: int = DEFAULT_SERVING_PORT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,7 +52,18 @@ class Flow:
             "party_ids": list(self.party_ids),
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
+            "serving_port": self.serving_port,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Flow:
+        return cls(
+            data["name"],
+            [int(p) for p in data["party_ids"]],
+            int(data["http_port"]),
+            int(data["grpc_port"]),
+            int(data.get("serving_port", DEFAULT_SERVING_PORT)),
+        )
 
 
 def parse_party_id(text: str) -> int:
@@ -145,12 +158,16 @@ def plan_flows(hosts: dict[str, Host], settings: dict[str, Any]) -> dict[str, li
     """The FATE-Flow instances of every host."""
     http_port = int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT))
     grpc_port = int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT))
+    serving_port = int(settings.get("fate_serving_port", DEFAULT_SERVING_PORT))
     if len(hosts) > 1:
         raise FateopsError(
             "parties on several hosts need one FATE-Flow per party federated over RabbitMQ, which this "
             "release does not deploy yet; put every party on one host"
         )
-    return {ip: [Flow(STANDALONE_FLOW, sorted(host.party_ids), http_port, grpc_port)] for ip, host in hosts.items()}
+    return {
+        ip: [Flow(STANDALONE_FLOW, sorted(host.party_ids), http_port, grpc_port, serving_port)]
+        for ip, host in hosts.items()
+    }
 
 
 def host_vars(host: Host) -> dict[str, Any]:
@@ -167,6 +184,13 @@ def build_inventory(
     absent: dict[str, list[Flow]] | None = None,
 ) -> dict[str, Any]:
     inventory_hosts: dict[str, Any] = {}
+    # Every party's serving address, for a guest's calls to its hosts.
+    peers = {
+        str(party_id): f"{ip}:{flow.serving_port}"
+        for ip, host_flows in flows.items()
+        for flow in host_flows
+        for party_id in flow.party_ids
+    }
     for ip in sorted(set(hosts) | set(absent or {})):
         host = hosts[ip]
         entry = host_vars(host)
@@ -177,7 +201,7 @@ def build_inventory(
         inventory_hosts[ip] = entry
     return {
         "all": {
-            "vars": dict(settings),
+            "vars": {**settings, "fate_serving_peers": peers},
             "children": {"fate_parties": {"hosts": inventory_hosts}},
         }
     }
@@ -191,6 +215,7 @@ class PartyFlow:
     ip: str
     flow_name: str
     http_port: int
+    serving_port: int = DEFAULT_SERVING_PORT
 
 
 def party_flows(state: dict[str, Any]) -> dict[int, PartyFlow]:
@@ -199,7 +224,13 @@ def party_flows(state: dict[str, Any]) -> dict[int, PartyFlow]:
     for ip, host in state["deployment"]["hosts"].items():
         for flow in host.get("flows", []):
             for party_id in flow["party_ids"]:
-                found[int(party_id)] = PartyFlow(int(party_id), ip, flow["name"], int(flow["http_port"]))
+                found[int(party_id)] = PartyFlow(
+                    int(party_id),
+                    ip,
+                    flow["name"],
+                    int(flow["http_port"]),
+                    int(flow.get("serving_port", DEFAULT_SERVING_PORT)),
+                )
     return found
 
 

@@ -38,10 +38,7 @@ def _recorded_users(state: dict[str, Any]) -> dict[str, str]:
 
 
 def _recorded_flows(state: dict[str, Any]) -> dict[str, list[Flow]]:
-    return {
-        ip: [Flow(f["name"], f["party_ids"], f["http_port"], f["grpc_port"]) for f in host.get("flows", [])]
-        for ip, host in state["deployment"]["hosts"].items()
-    }
+    return {ip: [Flow.from_dict(f) for f in host.get("flows", [])] for ip, host in state["deployment"]["hosts"].items()}
 
 
 def _deployment_record(hosts: dict[str, Host], flows: dict[str, list[Flow]]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def test_single_host_form_one_id():
     assert parties == [deployment.Party(1, "127.0.0.1")]
     flows = deployment.plan_flows(deployment.group_hosts(parties, users), {})
     assert [f.as_dict() for f in flows["127.0.0.1"]] == [
-        {"name": "standalone", "party_ids": [1], "http_port": 9380, "grpc_port": 9360}
+        {"name": "standalone", "party_ids": [1], "http_port": 9380, "grpc_port": 9360, "serving_port": 8059}
     ]
 
 
@@ -69,7 +69,7 @@ def test_remote_host_inventory_uses_ssh():
     assert entry["ansible_connection"] == "ssh"
     assert entry["ansible_user"] == "admin"
     assert entry["fate_flows"][0]["name"] == "party-9999"
-    assert inventory["all"]["vars"] == {"x": 1}
+    assert inventory["all"]["vars"] == {"x": 1, "fate_serving_peers": {"9999": "192.0.2.10:8059"}}
 
 
 def test_local_inventory_uses_local_connection_and_ports_from_settings():
@@ -80,7 +80,7 @@ def test_local_inventory_uses_local_connection_and_ports_from_settings():
     entry = inventory["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"]
     assert entry["ansible_connection"] == "local"
     assert entry["fate_flows"] == [
-        {"name": "standalone", "party_ids": [9999, 10000], "http_port": 19380, "grpc_port": 19360}
+        {"name": "standalone", "party_ids": [9999, 10000], "http_port": 19380, "grpc_port": 19360, "serving_port": 8059}
     ]
     # Passwords never enter an inventory.
     assert "password" not in repr(inventory).lower()

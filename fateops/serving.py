@@ -1,0 +1,166 @@
+"""load_bind and predict: a trained model served online by the parties' serving services."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import MODEL_TASK
+
+from fateops.deployment import deployed_flow
+from fateops.errors import FateopsError, UsageError
+from fateops.lifecycle import recorded_inventory
+from fateops.runner import run_playbook
+from fateops.workspace import Workspace
+
+# Retcodes of predict failures found before the guest's service is asked (FATE-Serving's numbering).
+RETCODE_BAD_REQUEST = 100
+RETCODE_UNKNOWN_SERVICE = 104
+RETCODE_REMOTE = 105
+PREDICT_TIMEOUT = 10.0
+
+
+class PredictError(FateopsError):
+    """A failed prediction, with the retcode the facade prints."""
+
+    def __init__(self, retcode: int, message: str) -> None:
+        super().__init__(message)
+        self.retcode = retcode
+
+
+def _find_job(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:
+    for job_id, job in state["jobs"].items():
+        if job["model_id"] == model_id and str(job["model_version"]) == str(model_version):
+            return {"job_id": job_id, **job}
+    raise UsageError(
+        f"model {model_id} version {model_version} is not known to this workspace; "
+        "pass the model_id and model_version that -f submit printed"
+    )
+
+
+def load_bind(workspace: Workspace, model_id: str | None, model_version: str | None, service_id: str | None) -> None:
+    if not model_id or model_version is None or not service_id:
+        raise UsageError("load_bind needs -mid MODEL_ID -mver MODEL_VERSION -mname SERVICE_NAME")
+    with workspace.locked():
+        state = workspace.load_state()
+        job = _find_job(state, model_id, model_version)
+        if job["algorithm"] not in MODEL_TASK:
+            raise UsageError(f"a {job['algorithm']} job has no model to serve; bind a hetero_lr or hetero_linr model")
+        tables = {(t["role"], int(t["party_id"])): t for t in state["projects"][job["project"]]["tables"]}
+        common = {
+            "model_id": model_id,
+            "model_version": str(model_version),
+            "service_id": service_id,
+            "task_name": MODEL_TASK[job["algorithm"]],
+            "guest_party_id": str(job["guest"]),
+            "host_party_ids": [str(h) for h in job["hosts"]],
+        }
+        bindings: dict[str, list[dict[str, Any]]] = {}
+        parties = [("guest", int(job["guest"]))] + [("host", int(h)) for h in job["hosts"]]
+        for role, party_id in parties:
+            flow = deployed_flow(state, party_id)
+            binding = {
+                **common,
+                "role": role,
+                "party_id": str(party_id),
+                "flow_name": flow.flow_name,
+                "flow_port": flow.http_port,
+            }
+            if role == "host":
+                table = tables[("host", party_id)]
+                binding.update({"host_csv": table["path"], "id_column": table.get("id_name") or "id"})
+            bindings.setdefault(flow.ip, []).append(binding)
+        result = run_playbook(
+            workspace, "load_bind.yml", recorded_inventory(workspace, state), "load_bind", {"fate_bindings": bindings}
+        )
+        if not result.ok:
+            raise FateopsError(result.error)
+        state["services"][service_id] = {
+            "model_id": model_id,
+            "model_version": str(model_version),
+            "algorithm": job["algorithm"],
+            "guest": int(job["guest"]),
+            "hosts": [int(h) for h in job["hosts"]],
+            "bound_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        workspace.save_state(state)
+    what = "no change" if result.changed == 0 else "bound"
+    sys.stderr.write(f"fateops load_bind: {service_id} -> {model_id}/{model_version}: {what}\n")
+
+
+def parse_params(params: list[str] | None) -> tuple[list[Any] | dict[str, Any], str | None]:
+    """Feature values in header order, or name=value pairs; id=<value> is the match id sent to hosts."""
+    if not params:
+        raise PredictError(RETCODE_BAD_REQUEST, "no features given; pass -params VALUE ... or NAME=VALUE ...")
+    match_id = None
+    named: dict[str, Any] = {}
+    positional: list[Any] = []
+    for item in params:
+        if "=" in item:
+            name, value = item.split("=", 1)
+            if name == "id":
+                match_id = value
+            else:
+                named[name] = _number(value)
+        else:
+            positional.append(_number(item))
+    if named and positional:
+        raise PredictError(RETCODE_BAD_REQUEST, "mix of NAME=VALUE and bare values; use one form for the features")
+    return (named if named else positional), match_id
+
+
+def _number(text: str) -> Any:
+    # Non-numbers go to the service as they are, which answers with its own retcode for them.
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+def predict(workspace: Workspace, service_id: str | None, params: list[str] | None) -> dict[str, Any]:
+    if not service_id:
+        raise PredictError(RETCODE_BAD_REQUEST, "no service name given; pass -mname SERVICE_NAME")
+    state = workspace.load_state()
+    service = state["services"].get(service_id)
+    if service is None:
+        raise PredictError(
+            RETCODE_UNKNOWN_SERVICE, f"service {service_id} is not bound; bind a model first with -f load_bind"
+        )
+    features, match_id = parse_params(params)
+    if service["hosts"] and match_id is None:
+        raise PredictError(RETCODE_BAD_REQUEST, "no id given; pass id=<match id> so the hosts can find their features")
+    flow = deployed_flow(state, int(service["guest"]))
+    body = {
+        "head": {"serviceId": service_id},
+        "body": {"featureData": features, "sendToRemoteFeatureData": {"id": match_id}},
+    }
+    request = urllib.request.Request(
+        f"http://{flow.ip}:{flow.serving_port}/federation/v1/inference",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=PREDICT_TIMEOUT) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.load(exc)
+        except ValueError:
+            raise PredictError(RETCODE_REMOTE, f"the guest's serving service answered HTTP {exc.code}") from None
+    except (OSError, ValueError) as exc:
+        raise PredictError(
+            RETCODE_REMOTE, f"the guest's serving service at {flow.ip}:{flow.serving_port} did not answer ({exc})"
+        ) from None
+    retcode = int(answer.get("retcode", RETCODE_REMOTE))
+    if retcode != 0:
+        raise PredictError(retcode, str(answer.get("retmsg") or "prediction failed"))
+    data = answer.get("data") or {}
+    value = data.get("prob", data.get("score"))
+    return {"prob": value, "retmsg": "success", "retcode": 0}
