@@ -105,6 +105,7 @@ def run_playbook(
     label: str,
     extravars: dict[str, Any] | None = None,
     stream: TextIO = sys.stderr,
+    limit: str | None = None,
 ) -> RunResult:
     run_dir = workspace.new_run_dir(label)
     inventory_path = workspace.write_inventory(inventory, run_dir / "inventory" / "hosts.yml")
@@ -126,6 +127,7 @@ def run_playbook(
         envvars=env,
         quiet=True,
         event_handler=progress,
+        limit=limit,
         settings={"suppress_env_files": True},
     )
     elapsed = time.monotonic() - started

@@ -148,6 +148,7 @@ def submit(workspace: Workspace, algorithm: str | None, project: str | None, mod
             recorded_inventory(workspace, state),
             "submit",
             {"fate_submit_host": guest_flow.ip, "fate_submit_port": guest_flow.http_port, "fate_job_spec": spec},
+            limit=guest_flow.ip,
         )
         if not result.ok:
             raise FateopsError(result.error)

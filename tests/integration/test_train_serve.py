@@ -1,0 +1,332 @@
+"""Training and online serving through the facade, against real FATE 2.2 on this host.
+
+One workspace for the whole module, as a regulator would use it: the seed's single-host sequence (id 1 in every
+role) first, then guest 9999 with hosts 10000 and 10001 added to the same deployment.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+
+from .conftest import REPO, Facade
+
+sys.path.insert(0, str(REPO / "examples"))
+import data as example_data
+
+pytestmark = pytest.mark.integration
+
+JOB_TIMEOUT = 900
+FLOW = FateFlowClient(host="127.0.0.1", port=9380, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def facade(tmp_path_factory) -> Facade:
+    facade = Facade(tmp_path_factory.mktemp("train") / "workspace")
+    yield facade
+    ids = [str(p["party_id"]) for p in facade.state().get("deployment", {}).get("parties", [])]
+    if ids:
+        facade("-f", "delete", "-id", *ids, "-ip", *["127.0.0.1"] * len(ids))
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("data")
+    return {
+        "breast": example_data.write("breast", root / "breast"),
+        "breast2": example_data.write("breast", root / "breast2", hosts=2),
+        "diabetes": example_data.write("diabetes", root / "diabetes"),
+    }
+
+
+# What earlier tests of this module trained, for the later ones.
+TRAINED: dict[str, dict] = {}
+
+
+def submit(facade: Facade, algorithm: str, project: str) -> dict:
+    result = facade("-f", "submit", "-alg", algorithm, "-proj", project, "-m", "1")
+    assert result.rc == 0, result.err
+    # The seed's callers parse it either way.
+    parsed = json.loads(result.out)
+    assert ast.literal_eval(result.out.strip()) == parsed
+    assert parsed["retcode"] == 0
+    assert parsed["model_id"] == parsed["jobid"] and parsed["model_version"] == "0"
+    return parsed
+
+
+def wait_for(facade: Facade, job_id: str, roles: int) -> list[str]:
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while True:
+        result = facade("-f", "query", "-jid", job_id)
+        assert result.rc == 0, result.err
+        lines = result.out.splitlines()
+        assert len(lines) == roles, result.out
+        if all(line == "success" for line in lines) or any(line in ("failed", "canceled") for line in lines):
+            return lines
+        assert time.monotonic() < deadline, f"job {job_id} still {lines}"
+        time.sleep(3)
+
+
+def _find_metric(node, name: str):
+    if isinstance(node, dict):
+        if node.get("metric") == name:
+            return node["val"]
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _find_metric(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def metric(job_id: str, party_id: int, name: str) -> float:
+    """A metric of the guest's evaluation_0 (nested per task and data set in FATE's answer)."""
+    metrics = FLOW.output_metric(job_id, "guest", party_id, "evaluation_0")
+    value = _find_metric(metrics, name)
+    assert value is not None, f"no {name} in {str(metrics)[:300]}"
+    return float(value)
+
+
+def predict(facade: Facade, service: str, *params: str) -> tuple[int, dict]:
+    result = facade("-f", "predict", "-mname", service, "-params", *params, timeout=60)
+    return result.rc, json.loads(result.out)
+
+
+def guest_row(path: Path, row_id: int) -> list[str]:
+    for line in path.read_text().splitlines()[1:]:
+        fields = line.split(",")
+        if int(fields[0]) == row_id:
+            return fields[2:]
+    raise AssertionError(f"no row {row_id} in {path}")
+
+
+def test_seed_single_host_sequence(facade: Facade, datasets):
+    up = facade("-f", "deploy", "-ip", "127.0.0.1", "-id", "1", "-pw", "x", "-u", "root")
+    assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
+    breast = datasets["breast"]
+    loaded = facade(
+        "-f", "upload", "-gp", "1", str(breast["guest"]), "-hp", "1", str(breast["hosts"][0]), "-proj", "test"
+    )
+    assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
+    tables = facade.state()["projects"]["test"]["tables"]
+    assert [(t["role"], t["party_id"], t["count"]) for t in tables] == [("guest", 1, 569), ("host", 1, 569)]
+    assert tables[0]["label_name"] == "y" and tables[1]["label_name"] is None
+
+    job = submit(facade, "hetero_lr", "test")
+    assert wait_for(facade, job["jobid"], 3) == ["success"] * 3
+    assert metric(job["jobid"], 1, "auc") >= 0.95
+    TRAINED["single"] = job
+
+
+def test_load_bind_and_predict_match_fate(facade: Facade, datasets):
+    job = TRAINED["single"]
+    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", job["model_version"], "-mname", "lr1")
+    assert (bound.rc, bound.out) == (0, "load_bind success.\n"), bound.err
+    again = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", job["model_version"], "-mname", "lr1")
+    assert (again.rc, again.out) == (0, "load_bind success.\n"), again.err
+    assert "no change" in again.err
+
+    # FATE's own way to score: a predict job with model_warehouse on the same tables.
+    dag = predict_dag(
+        "hetero_lr",
+        model_id=job["model_id"],
+        model_version=job["model_version"],
+        guest=1,
+        hosts=[1],
+        arbiter=1,
+        guest_table={"namespace": "test", "name": "guest_1"},
+        host_tables={"1": {"namespace": "test", "name": "host_1"}},
+    )
+    predicted = FLOW.submit_job(dag)
+    FLOW.wait_for_job(predicted.job_id, timeout=JOB_TIMEOUT, poll_interval=3)
+    display = FLOW.output_data_display(predicted.job_id, "guest", 1, "lr_0")
+    rows = next(iter(display.values()))[0]["data"]
+    fate_scores = {int(row[1]): float(row[3]) for row in rows}
+
+    guest_csv = datasets["breast"]["guest"]
+    for row_id in (0, 7, 123, 568):
+        rc, answer = predict(facade, "lr1", f"id={row_id}", *guest_row(guest_csv, row_id))
+        assert rc == 0 and answer["retcode"] == 0 and answer["retmsg"] == "success", answer
+        assert math.isclose(answer["prob"], fate_scores[row_id], abs_tol=1e-6), (row_id, answer, fate_scores[row_id])
+    TRAINED["single_scores"] = fate_scores
+
+
+def test_predict_by_name(facade: Facade, datasets):
+    values = guest_row(datasets["breast"]["guest"], 7)
+    rc, answer = predict(facade, "lr1", "id=7", *[f"x{i}={v}" for i, v in enumerate(values)])
+    assert rc == 0
+    assert math.isclose(answer["prob"], TRAINED["single_scores"][7], abs_tol=1e-6)
+
+
+def test_predict_errors(facade: Facade, datasets):
+    values = guest_row(datasets["breast"]["guest"], 0)
+    cases = {
+        "unknown service": (("nosuch", "id=0", *values), 104),
+        "wrong feature count": (("lr1", "id=0", *values[:-1]), 102),
+        "non-numeric value": (("lr1", "id=0", "abc", *values[1:]), 116),
+        "id the host lacks": (("lr1", "id=999999", *values), 2113),
+    }
+    codes = set()
+    for what, (args, retcode) in cases.items():
+        rc, answer = predict(facade, *args)
+        assert rc != 0, what
+        assert answer["retcode"] == retcode, (what, answer)
+        assert answer["retmsg"] and answer["prob"] is None, (what, answer)
+        codes.add(answer["retcode"])
+    assert len(codes) == len(cases)
+
+
+def serving_pid(base_dir: Path) -> int:
+    out = subprocess.run(
+        [
+            str(base_dir / "standalone/venv/bin/python"),
+            "-m",
+            "supervisor.supervisorctl",
+            "-c",
+            str(base_dir / "standalone/supervisord.conf"),
+            "pid",
+            "serving",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip())
+
+
+def test_host_that_does_not_answer(facade: Facade, datasets):
+    """The guest's hosts answer from a port nobody listens on: the remote-error JSON, quickly, not a hang."""
+    config = facade.base_dir / "standalone/serving/serving.yaml"
+    original = config.read_text()
+    values = guest_row(datasets["breast"]["guest"], 0)
+    try:
+        config.write_text(original.replace('"1": "127.0.0.1:8059"', '"1": "127.0.0.1:1"'))
+        os.kill(serving_pid(facade.base_dir), signal.SIGHUP)
+        time.sleep(1)
+        started = time.monotonic()
+        rc, answer = predict(facade, "lr1", "id=0", *values)
+        assert rc != 0
+        assert answer["retcode"] == 105 and "remote rpc exception" in answer["retmsg"].lower(), answer
+        assert time.monotonic() - started < 15
+    finally:
+        config.write_text(original)
+        os.kill(serving_pid(facade.base_dir), signal.SIGHUP)
+        time.sleep(1)
+    assert predict(facade, "lr1", "id=0", *values)[0] == 0
+
+
+def test_bindings_survive_a_serving_restart(facade: Facade, datasets):
+    values = guest_row(datasets["breast"]["guest"], 123)
+    os.kill(serving_pid(facade.base_dir), signal.SIGKILL)
+    # supervisord brings it back; the binding is read from disk, no new load_bind.
+    deadline = time.monotonic() + 30
+    while True:
+        rc, answer = predict(facade, "lr1", "id=123", *values)
+        if rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert rc == 0, answer
+    assert math.isclose(answer["prob"], TRAINED["single_scores"][123], abs_tol=1e-6)
+    redeploy = facade("-f", "deploy", "-ip", "127.0.0.1", "-id", "1", "-pw", "x")
+    assert redeploy.rc == 0, redeploy.err
+    assert predict(facade, "lr1", "id=123", *values)[0] == 0
+
+
+def test_hetero_linr(facade: Facade, datasets):
+    diabetes = datasets["diabetes"]
+    loaded = facade(
+        "-f", "upload", "-gp", "1", str(diabetes["guest"]), "-hp", "1", str(diabetes["hosts"][0]), "-proj", "reg"
+    )
+    assert loaded.rc == 0, loaded.err
+    job = submit(facade, "hetero_linr", "reg")
+    assert wait_for(facade, job["jobid"], 3) == ["success"] * 3
+    assert metric(job["jobid"], 1, "r2_score") > 0.3
+    TRAINED["linr"] = job
+
+
+def test_toy_example_and_unservable_model(facade: Facade):
+    job = submit(facade, "example", "test")
+    # The toy example runs on guest and host only: no arbiter line.
+    assert wait_for(facade, job["jobid"], 2) == ["success"] * 2
+    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", "0", "-mname", "toy")
+    assert (bound.rc, bound.out) == (1, "load_bind failure.\n")
+    assert "has no model to serve" in bound.err
+
+
+def test_guest_with_two_hosts(facade: Facade, datasets):
+    up = facade("-f", "deploy", "-id", "9999", "10000", "10001", "-ip", *["127.0.0.1"] * 3, "-pw", "x", "x", "x")
+    assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
+    two = datasets["breast2"]
+    loaded = facade(
+        "-f", "upload", "-gp", "9999", str(two["guest"]),
+        "-hp", "10000", str(two["hosts"][0]), "10001", str(two["hosts"][1]), "-proj", "two",
+    )  # fmt: skip
+    assert loaded.rc == 0, loaded.err
+    job = submit(facade, "hetero_lr", "two")
+    # arbiter (10000), guest, host 10000, host 10001
+    assert wait_for(facade, job["jobid"], 4) == ["success"] * 4
+    assert metric(job["jobid"], 9999, "auc") >= 0.95
+    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", "0", "-mname", "lr3")
+    assert bound.rc == 0, bound.err
+    rc, answer = predict(facade, "lr3", "id=42", *guest_row(two["guest"], 42))
+    assert rc == 0 and 0.0 < answer["prob"] < 1.0, answer
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-f", "upload", "-gp", "1", "/nonexistent/g.csv", "-hp", "1", "/nonexistent/h.csv", "-proj", "bad"),
+         "/nonexistent/g.csv"),
+        (("-f", "upload", "-gp", "5", "g.csv", "-hp", "1", "h.csv", "-proj", "bad"), "party 5 is not deployed"),
+        (("-f", "submit", "-alg", "hetero_lr", "-proj", "never", "-m", "1"), "project 'never' has no uploaded data"),
+        (("-f", "query", "-jid", "202001010000000000000"), "not known to this workspace"),
+        (("-f", "load_bind", "-mid", "nope", "-mver", "0", "-mname", "x"), "model nope version 0 is not known"),
+    ],
+)  # fmt: skip
+def test_bad_input_changes_nothing(facade: Facade, args, message):
+    before = facade.state()
+    result = facade(*args)
+    assert result.rc != 0
+    assert message in result.err
+    assert result.err.strip().count("\n") == 0 or message in result.err.strip().splitlines()[-1]
+    assert facade.state() == before
+    if args[1] in ("upload", "load_bind"):
+        assert result.out == f"{args[1]} failure.\n"
+    if args[1] == "submit":
+        assert json.loads(result.out)["retcode"] == 1
+
+
+def test_bad_files(facade: Facade, tmp_path: Path, datasets):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    no_id = tmp_path / "noid.csv"
+    no_id.write_text("y,x0\n1,0.5\n")
+    host = str(datasets["breast"]["hosts"][0])
+    before = facade.state()
+    for path in (empty, no_id):
+        result = facade("-f", "upload", "-gp", "1", str(path), "-hp", "1", host, "-proj", "badfile")
+        assert (result.rc, result.out) == (1, "upload failure.\n"), path
+        assert str(path) in result.err or "header" in result.err or "id" in result.err
+    # A guest file without a label uploads, but a supervised job refuses it before reaching FATE.
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("id,x0,x1\n0,0.1,0.2\n1,0.3,0.4\n")
+    loaded = facade("-f", "upload", "-gp", "1", str(unlabelled), "-hp", "1", host, "-proj", "nolabel")
+    assert loaded.rc == 0, loaded.err
+    refused = facade("-f", "submit", "-alg", "hetero_lr", "-proj", "nolabel", "-m", "1")
+    assert refused.rc == 1 and "has no label column" in refused.err
+    assert set(facade.state()["jobs"]) == set(before["jobs"])
