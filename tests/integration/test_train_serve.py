@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
 
@@ -225,25 +226,6 @@ def serving_pid(base_dir: Path) -> int:
     return int(supervisorctl(base_dir, "pid", "serving").strip())
 
 
-def test_host_that_does_not_answer(facade: Facade, datasets):
-    """The guest's hosts answer from a port nobody listens on: the remote-error JSON, quickly, not a hang."""
-    config = facade.base_dir / "standalone/serving/serving.yaml"
-    original = config.read_text()
-    values = guest_row(datasets["breast"]["guest"], 0)
-    try:
-        config.write_text(original.replace('"1": "127.0.0.1:8059"', '"1": "127.0.0.1:1"'))
-        restart_serving(facade.base_dir)
-        started = time.monotonic()
-        rc, answer = predict(facade, "lr1", "id=0", *values)
-        assert rc != 0
-        assert answer["retcode"] == 105 and "remote rpc exception" in answer["retmsg"].lower(), answer
-        assert time.monotonic() - started < 15
-    finally:
-        config.write_text(original)
-        restart_serving(facade.base_dir)
-    assert predict(facade, "lr1", "id=0", *values)[0] == 0
-
-
 def test_bindings_survive_a_serving_restart(facade: Facade, datasets):
     row_id = TRAINED["ids"][2]
     values = guest_row(datasets["breast"]["guest"], row_id)
@@ -300,6 +282,32 @@ def test_guest_with_two_hosts(facade: Facade, datasets):
     assert bound.rc == 0, bound.err
     rc, answer = predict(facade, "lr3", "id=42", *guest_row(two["guest"], 42))
     assert rc == 0 and 0.0 < answer["prob"] < 1.0, answer
+
+
+def test_host_that_does_not_answer(facade: Facade, datasets):
+    """Hosts 10000 and 10001 moved to a port nobody listens on: the remote-error JSON, quickly, not a hang.
+
+    In this deployment one serving process plays every party and answers its own hosts without the network;
+    for this test it plays only the guest and 1, and its hosts are reached through peers like remote ones.
+    """
+    config = facade.base_dir / "standalone/serving/serving.yaml"
+    original = config.read_text()
+    settings = yaml.safe_load(original)
+    settings["party_ids"] = ["1", "9999"]
+    settings["peers"] = {**settings["peers"], "10000": "127.0.0.1:1", "10001": "127.0.0.1:1"}
+    values = guest_row(datasets["breast2"]["guest"], 42)
+    try:
+        config.write_text(yaml.safe_dump(settings))
+        restart_serving(facade.base_dir)
+        started = time.monotonic()
+        rc, answer = predict(facade, "lr3", "id=42", *values)
+        assert rc != 0
+        assert answer["retcode"] == 105 and "remote rpc exception" in answer["retmsg"].lower(), answer
+        assert time.monotonic() - started < 15
+    finally:
+        config.write_text(original)
+        restart_serving(facade.base_dir)
+    assert predict(facade, "lr3", "id=42", *values)[0] == 0
 
 
 @pytest.mark.parametrize(
