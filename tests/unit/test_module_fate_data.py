@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.fateops.federation.plugins.modules import fate_data
 from ansible_collections.fateops.federation.plugins.modules.fate_data import CsvProblem, inspect_csv
+from module_runner import ExitJson, FailJson, module_exits, run_module  # noqa: F401
 from test_fate_flow_client import FlowReplay, fixture, fixture_json
 
 UPLOAD_JOB = fixture_json("upload_submit")["job_id"]
@@ -18,31 +17,8 @@ GUEST_CSV = "id,y,x0,x1\n1,0,0.5,1.5\n2,1,-0.2,0.1\n3,1,0.3,0.3\n"
 HOST_CSV = "id,x0,x1,x2\n1,0.5,1.5,2\n2,-0.2,0.1,3\n3,0.3,0.3,4\n"
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(self, **kwargs: Any) -> None:
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs: Any) -> None:
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    with patch_module_args(args), pytest.raises((ExitJson, FailJson)) as outcome:
-        fate_data.main()
-    kind = "exit" if outcome.type is ExitJson else "fail"
-    return kind, outcome.value.args[0]
+    return run_module(fate_data.main, args)
 
 
 class FakeFlow:

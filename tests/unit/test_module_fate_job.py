@@ -6,39 +6,16 @@ import re
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.fateops.federation.plugins.module_utils import fate_dag
 from ansible_collections.fateops.federation.plugins.modules import fate_job
+from module_runner import ExitJson, FailJson, module_exits, run_module  # noqa: F401
 from test_fate_flow_client import FlowReplay, fixture, fixture_json
 
 SUBMITTED = fixture_json("job_submit")
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch):
-    def exit_json(self, **kwargs: Any) -> None:
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs: Any) -> None:
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    with patch_module_args(args), pytest.raises((ExitJson, FailJson)) as outcome:
-        fate_job.main()
-    return ("exit" if outcome.type is ExitJson else "fail"), outcome.value.args[0]
+    return run_module(fate_job.main, args)
 
 
 @pytest.fixture

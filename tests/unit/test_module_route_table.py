@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.fateops.federation.plugins.modules import fate_route_table
+from module_runner import ExitJson, FailJson, module_exits, run_module  # noqa: F401
 
 GOLDEN = Path(__file__).parent / "golden" / "route_tables"
 MESH_PARTIES = [{"party_id": 9999, "host": "192.0.2.10"}, {"party_id": 10000, "host": "192.0.2.11"}]
@@ -18,32 +18,8 @@ STAR_PARTIES = [*MESH_PARTIES, {"party_id": 10001, "host": "192.0.2.12"}]
 EXCHANGE = {"host": "192.0.2.1"}
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def module_exits(monkeypatch: pytest.MonkeyPatch) -> None:
-    def exit_json(self: basic.AnsibleModule, **kwargs: Any) -> None:
-        raise ExitJson(kwargs)
-
-    def fail_json(self: basic.AnsibleModule, **kwargs: Any) -> None:
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 def run(args: dict[str, Any], check: bool = False, diff: bool = False) -> tuple[str, dict[str, Any]]:
-    module_args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(module_args), pytest.raises((ExitJson, FailJson)) as outcome:
-        fate_route_table.main()
-    kind = "exit" if outcome.type is ExitJson else "fail"
-    return kind, outcome.value.args[0]
+    return run_module(fate_route_table.main, args, check=check, diff=diff)
 
 
 def ok(args: dict[str, Any], check: bool = False, diff: bool = False) -> dict[str, Any]:
