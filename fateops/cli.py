@@ -15,9 +15,6 @@ ALGORITHMS = ("hetero_lr", "hetero_linr", "example")
 # Functions whose result is one line "<function> success." / "<function> failure.".
 LINE_RESULT = ("deploy", "delete", "upload", "load_bind")
 
-# Exit status of a function this release does not provide yet.
-EXIT_UNAVAILABLE = 2
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -117,10 +114,7 @@ def _failure_output(function: str, message: str, retcode: int = 1) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     function = args.function
-    handler = HANDLERS.get(function)
-    if handler is None:
-        sys.stderr.write(f"fateops: -f {function} is not available in this release yet\n")
-        return EXIT_UNAVAILABLE
+    handler = HANDLERS[function]
     workspace = Workspace()
     try:
         output = handler(workspace, args)

@@ -77,3 +77,7 @@ def test_failure_shapes():
     predict = json.loads(cli._failure_output("predict", "boom"))
     assert predict["retcode"] != 0 and predict["retmsg"] == "boom"
     assert json.loads(cli._failure_output("submit", "boom"))["retcode"] == 1
+
+
+def test_every_function_has_a_handler():
+    assert set(cli.HANDLERS) == set(cli.FUNCTIONS)
