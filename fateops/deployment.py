@@ -19,6 +19,15 @@ STANDALONE_FLOW = "standalone"
 DEFAULT_HTTP_PORT = 9380
 DEFAULT_GRPC_PORT = 9360
 DEFAULT_SERVING_PORT = 8059
+DEFAULT_NGINX_PORT = 9300
+DEFAULT_RABBITMQ_PORT = 5672
+DEFAULT_RABBITMQ_MANAGEMENT_PORT = 15672
+DEFAULT_RABBITMQ_DIST_PORT = 25672
+# Several parties on one host (multi-host mode): the n-th party's ports are the defaults plus n times this.
+DEFAULT_PORT_STEP = 10
+DEFAULT_EXCHANGE_RABBITMQ_BASE = 35672
+FEDERATED_FLOW = "rabbitmq"
+TOPOLOGIES = ("mesh", "star")
 SSH_PORT = 22
 
 
@@ -38,22 +47,35 @@ class Host:
 
 @dataclass
 class Flow:
-    """One FATE-Flow instance on a host and the party ids it plays."""
+    """One FATE-Flow instance on a host and the party ids it plays.
+
+    federation "standalone": one FATE-Flow plays every party id of a single-host deployment. federation "rabbitmq":
+    one FATE-Flow per party, with the party's own RabbitMQ broker and nginx (the *_port fields below).
+    """
 
     name: str
     party_ids: list[int]
     http_port: int
     grpc_port: int
     serving_port: int = DEFAULT_SERVING_PORT
+    federation: str = STANDALONE_FLOW
+    nginx_port: int | None = None
+    rabbitmq_port: int | None = None
+    rabbitmq_management_port: int | None = None
+    rabbitmq_dist_port: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "party_ids": list(self.party_ids),
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
             "serving_port": self.serving_port,
+            "federation": self.federation,
         }
+        if self.federation != STANDALONE_FLOW:
+            data.update({name: getattr(self, name) for name in FEDERATION_PORTS})
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Flow:
@@ -63,6 +85,45 @@ class Flow:
             int(data["http_port"]),
             int(data["grpc_port"]),
             int(data.get("serving_port", DEFAULT_SERVING_PORT)),
+            data.get("federation", STANDALONE_FLOW),
+            **{name: int(data[name]) for name in FEDERATION_PORTS if data.get(name) is not None},
+        )
+
+
+FEDERATION_PORTS = ("nginx_port", "rabbitmq_port", "rabbitmq_management_port", "rabbitmq_dist_port")
+
+
+@dataclass
+class ExchangeHost:
+    """The hub of a star: every call between parties passes its nginx (HTTP and, for RabbitMQ, TCP)."""
+
+    ip: str
+    user: str
+    local: bool
+    nginx_port: int = DEFAULT_NGINX_PORT
+    serving_port: int = DEFAULT_SERVING_PORT
+    # party id -> the exchange's port that leads to that party's broker (stable across deploys).
+    rabbitmq_ports: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ip": self.ip,
+            "user": self.user,
+            "local": self.local,
+            "nginx_port": self.nginx_port,
+            "serving_port": self.serving_port,
+            "rabbitmq_ports": {str(k): v for k, v in sorted(self.rabbitmq_ports.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExchangeHost:
+        return cls(
+            data["ip"],
+            data.get("user", DEFAULT_USER),
+            bool(data.get("local")),
+            int(data.get("nginx_port", DEFAULT_NGINX_PORT)),
+            int(data.get("serving_port", DEFAULT_SERVING_PORT)),
+            {int(k): int(v) for k, v in (data.get("rabbitmq_ports") or {}).items()},
         )
 
 
@@ -154,20 +215,103 @@ def group_hosts(parties: list[Party], user_of: dict[str, str]) -> dict[str, Host
     return hosts
 
 
+def topology(settings: dict[str, Any]) -> str:
+    value = settings.get("fate_topology", "mesh")
+    if value not in TOPOLOGIES:
+        raise UsageError(f"fate_topology is {value!r} in settings.yml; use mesh or star")
+    if value == "star" and not settings.get("fate_exchange_host"):
+        raise UsageError("fate_topology star needs fate_exchange_host (the exchange's address) in settings.yml")
+    return value
+
+
+def is_federated(hosts: dict[str, Host], settings: dict[str, Any]) -> bool:
+    """Parties on several hosts (or a star) need one FATE-Flow per party; one host runs FATE standalone."""
+    return len(hosts) > 1 or topology(settings) == "star"
+
+
+def _setting_port(settings: dict[str, Any], name: str, default: int) -> int:
+    value = settings.get(name, default)
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        raise UsageError(f"{name} is {value!r} in settings.yml; give a port number between 1 and 65535")
+    return port
+
+
 def plan_flows(hosts: dict[str, Host], settings: dict[str, Any]) -> dict[str, list[Flow]]:
-    """The FATE-Flow instances of every host."""
-    http_port = int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT))
-    grpc_port = int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT))
-    serving_port = int(settings.get("fate_serving_port", DEFAULT_SERVING_PORT))
-    if len(hosts) > 1:
-        raise FateopsError(
-            "parties on several hosts need one FATE-Flow per party federated over RabbitMQ, which this "
-            "release does not deploy yet; put every party on one host"
-        )
-    return {
-        ip: [Flow(STANDALONE_FLOW, sorted(host.party_ids), http_port, grpc_port, serving_port)]
-        for ip, host in hosts.items()
-    }
+    """The FATE-Flow instances of every host.
+
+    One host: one standalone FATE-Flow for every party id. Several hosts: one FATE-Flow per party, each with its
+    own broker and nginx; the n-th party of a host (by party id) gets every port shifted by n * fate_port_step.
+    """
+    http_port = _setting_port(settings, "fate_flow_http_port", DEFAULT_HTTP_PORT)
+    grpc_port = _setting_port(settings, "fate_flow_grpc_port", DEFAULT_GRPC_PORT)
+    serving_port = _setting_port(settings, "fate_serving_port", DEFAULT_SERVING_PORT)
+    if not is_federated(hosts, settings):
+        return {
+            ip: [Flow(STANDALONE_FLOW, sorted(host.party_ids), http_port, grpc_port, serving_port)]
+            for ip, host in hosts.items()
+        }
+    nginx_port = _setting_port(settings, "fate_nginx_http_port", DEFAULT_NGINX_PORT)
+    rabbitmq_port = _setting_port(settings, "fate_rabbitmq_port", DEFAULT_RABBITMQ_PORT)
+    management_port = _setting_port(settings, "fate_rabbitmq_management_port", DEFAULT_RABBITMQ_MANAGEMENT_PORT)
+    dist_port = _setting_port(settings, "fate_rabbitmq_dist_port", DEFAULT_RABBITMQ_DIST_PORT)
+    step = _setting_port(settings, "fate_port_step", DEFAULT_PORT_STEP)
+    plan: dict[str, list[Flow]] = {}
+    for ip, host in hosts.items():
+        plan[ip] = []
+        for index, party_id in enumerate(sorted(host.party_ids)):
+            shift = index * step
+            plan[ip].append(
+                Flow(
+                    f"party-{party_id}",
+                    [party_id],
+                    http_port + shift,
+                    grpc_port + shift,
+                    serving_port + shift,
+                    FEDERATED_FLOW,
+                    nginx_port + shift,
+                    rabbitmq_port + shift,
+                    management_port + shift,
+                    dist_port + shift,
+                )
+            )
+    return plan
+
+
+def plan_exchange(
+    hosts: dict[str, Host],
+    settings: dict[str, Any],
+    recorded: ExchangeHost | None,
+    user: str | None = None,
+) -> ExchangeHost | None:
+    """The star's exchange for these parties, keeping the broker ports already handed out; None for a mesh."""
+    if not hosts or not is_federated(hosts, settings) or topology(settings) != "star":
+        return None
+    ip = parse_ip(str(settings["fate_exchange_host"]))
+    user = user or settings.get("fate_exchange_user") or (recorded.user if recorded else DEFAULT_USER)
+    exchange = ExchangeHost(
+        ip,
+        user,
+        is_local_address(ip),
+        _setting_port(settings, "fate_exchange_nginx_http_port", DEFAULT_NGINX_PORT),
+        _setting_port(settings, "fate_exchange_serving_port", DEFAULT_SERVING_PORT),
+    )
+    kept = recorded.rabbitmq_ports if recorded and recorded.ip == ip else {}
+    party_ids = sorted(pid for host in hosts.values() for pid in host.party_ids)
+    used = {port for pid, port in kept.items() if pid in party_ids}
+    next_port = _setting_port(settings, "fate_exchange_rabbitmq_port_base", DEFAULT_EXCHANGE_RABBITMQ_BASE)
+    for party_id in party_ids:
+        if party_id in kept:
+            exchange.rabbitmq_ports[party_id] = kept[party_id]
+            continue
+        while next_port in used or next_port in (exchange.nginx_port, exchange.serving_port):
+            next_port += 1
+        exchange.rabbitmq_ports[party_id] = next_port
+        used.add(next_port)
+    return exchange
 
 
 def host_vars(host: Host) -> dict[str, Any]:
@@ -177,34 +321,87 @@ def host_vars(host: Host) -> dict[str, Any]:
     return {"ansible_host": host.ip, "ansible_user": host.user, "ansible_connection": "ssh"}
 
 
+def federation_vars(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -> dict[str, Any]:
+    """Every party's addresses, for the route tables of each party and of the exchange (fate_route_table)."""
+    parties = []
+    for ip, host_flows in sorted(flows.items()):
+        for flow in host_flows:
+            if flow.federation == STANDALONE_FLOW:
+                continue
+            for party_id in flow.party_ids:
+                party = {
+                    "party_id": party_id,
+                    "host": ip,
+                    "flow_http_port": flow.http_port,
+                    "flow_grpc_port": flow.grpc_port,
+                    "nginx_http_port": flow.nginx_port,
+                    "rabbitmq_port": flow.rabbitmq_port,
+                    "rabbitmq_management_port": flow.rabbitmq_management_port,
+                    "serving_port": flow.serving_port,
+                }
+                if exchange is not None:
+                    party["exchange_rabbitmq_port"] = exchange.rabbitmq_ports[party_id]
+                parties.append(party)
+    parties.sort(key=lambda p: p["party_id"])
+    return {
+        "topology": "star" if exchange else "mesh",
+        "parties": parties,
+        "exchange": (
+            {"host": exchange.ip, "nginx_http_port": exchange.nginx_port, "serving_port": exchange.serving_port}
+            if exchange
+            else None
+        ),
+    }
+
+
+def serving_peers(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -> dict[str, str]:
+    """Where a guest's serving service reaches each party's: directly, or through the exchange of a star."""
+    return {
+        str(party_id): f"{exchange.ip}:{exchange.serving_port}" if exchange else f"{ip}:{flow.serving_port}"
+        for ip, host_flows in flows.items()
+        for flow in host_flows
+        for party_id in flow.party_ids
+    }
+
+
 def build_inventory(
     hosts: dict[str, Host],
     flows: dict[str, list[Flow]],
     settings: dict[str, Any],
     absent: dict[str, list[Flow]] | None = None,
+    exchange: ExchangeHost | None = None,
+    exchange_absent: ExchangeHost | None = None,
+    connection: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts."""
+    connection = connection or {}
+
+    def entry_for(ip: str, local: bool, user: str) -> dict[str, Any]:
+        if ip in connection:
+            return dict(connection[ip])
+        return host_vars(Host(ip, user, local))
+
     inventory_hosts: dict[str, Any] = {}
-    # Every party's serving address, for a guest's calls to its hosts.
-    peers = {
-        str(party_id): f"{ip}:{flow.serving_port}"
-        for ip, host_flows in flows.items()
-        for flow in host_flows
-        for party_id in flow.party_ids
-    }
     for ip in sorted(set(hosts) | set(absent or {})):
         host = hosts[ip]
-        entry = host_vars(host)
+        entry = entry_for(ip, host.local, host.user)
         entry["fate_party_ids"] = sorted(host.party_ids)
         entry["fate_flows"] = [flow.as_dict() for flow in flows.get(ip, [])]
         if absent and ip in absent:
             entry["fate_flows_absent"] = [flow.as_dict() for flow in absent[ip]]
         inventory_hosts[ip] = entry
-    return {
-        "all": {
-            "vars": {**settings, "fate_serving_peers": peers},
-            "children": {"fate_parties": {"hosts": inventory_hosts}},
-        }
+    children: dict[str, Any] = {"fate_parties": {"hosts": inventory_hosts}}
+    hub = exchange or exchange_absent
+    if hub is not None:
+        entry = entry_for(hub.ip, hub.local, hub.user)
+        entry["fate_exchange_state"] = "present" if exchange else "absent"
+        children["fate_exchange"] = {"hosts": {hub.ip: entry}}
+    all_vars = {
+        **settings,
+        "fate_serving_peers": serving_peers(flows, exchange),
+        "fate_federation": federation_vars(flows, exchange),
     }
+    return {"all": {"vars": all_vars, "children": children}}
 
 
 @dataclass(frozen=True)

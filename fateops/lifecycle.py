@@ -1,4 +1,9 @@
-"""deploy and delete: the parties' life on their hosts."""
+"""deploy and delete: the parties' life on their hosts.
+
+Both compute the target deployment (deploy: what is recorded plus the given parties; delete: what is recorded minus
+them), and converge every touched host to it in one run of playbooks/deploy.yml: instances that go away are
+removed first, the others are (re)configured in place, route tables included.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,25 @@ import sys
 from typing import Any
 
 from fateops.deployment import (
+    DEFAULT_USER,
+    ExchangeHost,
     Flow,
     Host,
     Party,
     build_inventory,
     check_reachable,
     group_hosts,
+    is_local_address,
     parse_parties,
+    plan_exchange,
     plan_flows,
 )
 from fateops.errors import FateopsError, UsageError
 from fateops.runner import run_playbook
 from fateops.workspace import Workspace
+
+# The exchange has no party id, so no -pw slot: its password, if its key is not installed yet, comes from here.
+EXCHANGE_PASSWORD_ENV = "FATEOPS_EXCHANGE_PASSWORD"
 
 
 def effective_settings(workspace: Workspace) -> dict[str, Any]:
@@ -41,8 +53,15 @@ def _recorded_flows(state: dict[str, Any]) -> dict[str, list[Flow]]:
     return {ip: [Flow.from_dict(f) for f in host.get("flows", [])] for ip, host in state["deployment"]["hosts"].items()}
 
 
-def _deployment_record(hosts: dict[str, Host], flows: dict[str, list[Flow]]) -> dict[str, Any]:
-    return {
+def _recorded_exchange(state: dict[str, Any]) -> ExchangeHost | None:
+    data = state["deployment"].get("exchange")
+    return ExchangeHost.from_dict(data) if data else None
+
+
+def _deployment_record(
+    hosts: dict[str, Host], flows: dict[str, list[Flow]], exchange: ExchangeHost | None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
         "parties": [
             {"party_id": party_id, "ip": ip} for ip, host in sorted(hosts.items()) for party_id in host.party_ids
         ],
@@ -51,17 +70,101 @@ def _deployment_record(hosts: dict[str, Host], flows: dict[str, list[Flow]]) -> 
             for ip, host in sorted(hosts.items())
         },
     }
+    if exchange is not None:
+        record["exchange"] = exchange.as_dict()
+    return record
 
 
-def _check_hosts(hosts: dict[str, Host]) -> None:
-    for host in hosts.values():
-        if not host.local:
-            check_reachable(host.ip)
+def _connect(
+    workspace: Workspace, logins: dict[str, tuple[str, bool]], passwords: dict[str, str], label: str
+) -> dict[str, dict[str, Any]]:
+    """Make the workspace key work on every remote host (the password is used once, where the key is not
+    accepted yet) and return the connection variables Ansible then uses: ip -> variables."""
+    from fateops.bootstrap import SshLogin, bootstrap_hosts, connection_vars
+
+    remote = {ip: user for ip, (user, local) in logins.items() if not local}
+    for ip in remote:
+        check_reachable(ip)
+    if not remote:
+        return {}
+    results = bootstrap_hosts(
+        workspace, [SshLogin(ip, user=user, password=passwords.get(ip)) for ip, user in sorted(remote.items())]
+    )
+    installed = [r.host for r in results if r.key_installed]
+    if installed:
+        sys.stderr.write(f"fateops {label}: installed the workspace ssh key on {', '.join(installed)}\n")
+    return {ip: connection_vars(workspace, ip, user=user) for ip, user in remote.items()}
 
 
 def _summary(label: str, changed: int, hosts: int, elapsed: float) -> None:
     what = "no change" if changed == 0 else f"{changed} change(s)"
     sys.stderr.write(f"fateops {label}: {what} on {hosts} host(s) in {elapsed:.1f}s\n")
+
+
+def _passwords_by_ip(parties: list[Party], passwords: list[str] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for party, password in zip(parties, passwords or [], strict=False):
+        found.setdefault(party.ip, password)
+    return found
+
+
+def _converge(
+    workspace: Workspace,
+    state: dict[str, Any],
+    target: list[Party],
+    users_by_ip: dict[str, str],
+    settings: dict[str, Any],
+    passwords: dict[str, str],
+    label: str,
+    extra_absent: dict[str, list[Flow]] | None = None,
+) -> None:
+    """Bring every touched host to the target deployment, then record it."""
+    hosts = group_hosts(sorted(target, key=lambda p: p.party_id), users_by_ip)
+    flows = plan_flows(hosts, settings) if hosts else {}
+    recorded_exchange = _recorded_exchange(state)
+    exchange = plan_exchange(hosts, settings, recorded_exchange)
+
+    # Instances that exist now (recorded, or what a deploy would have made) and are not in the target.
+    old_flows = _recorded_flows(state)
+    for ip, extra in (extra_absent or {}).items():
+        names = {f.name for f in old_flows.get(ip, [])}
+        old_flows.setdefault(ip, []).extend(f for f in extra if f.name not in names)
+    absent: dict[str, list[Flow]] = {}
+    for ip, old in old_flows.items():
+        kept = {f.name for f in flows.get(ip, [])}
+        gone = [f for f in old if f.name not in kept]
+        if gone:
+            absent[ip] = gone
+    exchange_absent = None
+    if recorded_exchange is not None and (exchange is None or exchange.ip != recorded_exchange.ip):
+        exchange_absent = recorded_exchange
+    if not flows and not absent and exchange_absent is None:
+        sys.stderr.write(f"fateops {label}: nothing deployed for these parties; no change\n")
+        return
+
+    run_hosts = dict(hosts)
+    recorded_hosts = state["deployment"]["hosts"]
+    for ip in absent:
+        if ip not in run_hosts:
+            local = recorded_hosts.get(ip, {}).get("local")
+            local = is_local_address(ip) if local is None else local
+            run_hosts[ip] = Host(ip, users_by_ip.get(ip, DEFAULT_USER), local)
+    logins = {ip: (host.user, host.local) for ip, host in run_hosts.items()}
+    for hub in (exchange, exchange_absent):
+        if hub is not None:
+            logins.setdefault(hub.ip, (hub.user, hub.local))
+    exchange_password = os.environ.get(EXCHANGE_PASSWORD_ENV)
+    if exchange is not None and exchange_password and exchange.ip not in passwords:
+        passwords = {**passwords, exchange.ip: exchange_password}
+    connection = _connect(workspace, logins, passwords, label)
+    inventory = build_inventory(run_hosts, flows, settings, absent, exchange, exchange_absent, connection)
+    result = run_playbook(workspace, "deploy.yml", inventory, label)
+    if not result.ok:
+        raise FateopsError(result.error)
+    state["deployment"] = _deployment_record(hosts, flows, exchange)
+    workspace.save_state(state)
+    workspace.write_inventory(build_inventory(hosts, flows, settings, exchange=exchange, connection=connection))
+    _summary(label, result.changed, len(logins), result.elapsed)
 
 
 def deploy(
@@ -86,17 +189,8 @@ def deploy(
         target = {pid: Party(pid, ip) for pid, ip in recorded.items()}
         target.update({p.party_id: p for p in parties})
         users_by_ip = {**_recorded_users(state), **user_of}
-        hosts = group_hosts(sorted(target.values(), key=lambda p: p.party_id), users_by_ip)
-        _check_hosts(hosts)
-        flows = plan_flows(hosts, settings)
-        inventory = build_inventory(hosts, flows, settings)
-        result = run_playbook(workspace, "deploy.yml", inventory, "deploy")
-        if not result.ok:
-            raise FateopsError(result.error)
-        state["deployment"] = _deployment_record(hosts, flows)
-        workspace.save_state(state)
-        workspace.write_inventory(inventory)
-    _summary("deploy", result.changed, len(hosts), result.elapsed)
+        passwords_by_ip = _passwords_by_ip(parties, passwords)
+        _converge(workspace, state, list(target.values()), users_by_ip, settings, passwords_by_ip, "deploy")
 
 
 def delete(
@@ -114,36 +208,12 @@ def delete(
         users_by_ip = {**_recorded_users(state), **user_of}
         gone = {p.party_id for p in parties}
         remaining = [Party(pid, ip) for pid, ip in sorted(recorded.items()) if pid not in gone]
-        remaining_hosts = group_hosts(remaining, users_by_ip)
-        remaining_flows = plan_flows(remaining_hosts, settings) if remaining_hosts else {}
-
-        # What exists now: the recorded flows, or (never recorded) what a deploy of these parties would make.
-        old_flows = _recorded_flows(state)
+        # Parties never recorded here (a lost workspace): remove what a deploy of them alone would have made.
         unrecorded = [p for p in parties if p.party_id not in recorded]
-        if unrecorded:
-            for ip, flows in plan_flows(group_hosts(unrecorded, users_by_ip), settings).items():
-                names = {f.name for f in old_flows.get(ip, [])}
-                old_flows.setdefault(ip, []).extend(f for f in flows if f.name not in names)
-        absent = {
-            ip: [f for f in flows if f.name not in {k.name for k in remaining_flows.get(ip, [])}]
-            for ip, flows in old_flows.items()
-        }
-        absent = {ip: flows for ip, flows in absent.items() if flows}
-        touched = group_hosts([Party(pid, ip) for pid, ip in recorded.items()] + parties, users_by_ip)
-        hosts = {ip: remaining_hosts.get(ip, Host(ip, touched[ip].user, touched[ip].local)) for ip in touched}
-        hosts = {ip: host for ip, host in hosts.items() if ip in absent or ip in remaining_flows}
-        if not hosts:
-            sys.stderr.write("fateops delete: nothing deployed for these parties; no change\n")
-            return
-        _check_hosts(hosts)
-        inventory = build_inventory(hosts, remaining_flows, settings, absent)
-        result = run_playbook(workspace, "delete.yml", inventory, "delete")
-        if not result.ok:
-            raise FateopsError(result.error)
-        state["deployment"] = _deployment_record(remaining_hosts, remaining_flows)
-        workspace.save_state(state)
-        workspace.write_inventory(build_inventory(remaining_hosts, remaining_flows, settings))
-    _summary("delete", result.changed, len(hosts), result.elapsed)
+        extra = plan_flows(group_hosts(unrecorded, users_by_ip), settings) if unrecorded else {}
+        _converge(
+            workspace, state, remaining, users_by_ip, settings, _passwords_by_ip(parties, passwords), "delete", extra
+        )
 
 
 def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str, Any]:
@@ -152,4 +222,19 @@ def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str,
     if not parties:
         raise UsageError("nothing is deployed in this workspace; run -f deploy first")
     hosts = group_hosts(parties, _recorded_users(state))
-    return build_inventory(hosts, _recorded_flows(state), effective_settings(workspace))
+    exchange = _recorded_exchange(state)
+    connection = _recorded_connection(workspace, hosts, exchange)
+    return build_inventory(
+        hosts, _recorded_flows(state), effective_settings(workspace), exchange=exchange, connection=connection
+    )
+
+
+def _recorded_connection(
+    workspace: Workspace, hosts: dict[str, Host], exchange: ExchangeHost | None
+) -> dict[str, dict[str, Any]]:
+    from fateops.bootstrap import connection_vars
+
+    connection = {ip: connection_vars(workspace, ip, user=host.user) for ip, host in hosts.items() if not host.local}
+    if exchange is not None and not exchange.local:
+        connection[exchange.ip] = connection_vars(workspace, exchange.ip, user=exchange.user)
+    return connection

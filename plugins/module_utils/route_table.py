@@ -107,11 +107,16 @@ class Party:
     rabbitmq_port: int = DEFAULT_RABBITMQ_PORT
     rabbitmq_management_port: int = DEFAULT_RABBITMQ_MANAGEMENT_PORT
     serving_port: int = DEFAULT_SERVING_PORT
+    # Star with RabbitMQ: the exchange's port that forwards to this party's broker (AMQP carries no header to
+    # route on, so the exchange gives every party a port of its own). None in a mesh.
+    exchange_rabbitmq_port: int | None = None
 
     def __post_init__(self) -> None:
         _check_party_id(self.party_id)
         _check_host(self.host, f"party {self.party_id}")
         for name in PARTY_PORT_FIELDS:
+            if name == "exchange_rabbitmq_port" and self.exchange_rabbitmq_port is None:
+                continue
             _check_port(getattr(self, name), f"party {self.party_id} {name}")
 
 
@@ -126,6 +131,8 @@ class Exchange:
     rollsite_port: int = DEFAULT_EXCHANGE_ROLLSITE_PORT
     osx_port: int = DEFAULT_EXCHANGE_OSX_PORT
     nginx_http_port: int = DEFAULT_NGINX_HTTP_PORT
+    # The exchange's nginx port for the online serving calls between parties (routed on dest-party-id).
+    serving_port: int = DEFAULT_SERVING_PORT
 
     def __post_init__(self) -> None:
         _check_host(self.host, "the exchange")
@@ -266,11 +273,13 @@ INVENTORY_PARTY_VARIABLES = {
     "fate_rabbitmq_port": "rabbitmq_port",
     "fate_rabbitmq_management_port": "rabbitmq_management_port",
     "fate_serving_port": "serving_port",
+    "fate_exchange_rabbitmq_port": "exchange_rabbitmq_port",
 }
 INVENTORY_EXCHANGE_VARIABLES = {
     "fate_exchange_rollsite_port": "rollsite_port",
     "fate_exchange_osx_port": "osx_port",
     "fate_nginx_http_port": "nginx_http_port",
+    "fate_exchange_serving_port": "serving_port",
 }
 PARTIES_GROUP = "fate_parties"
 EXCHANGE_GROUP = "fate_exchange"
@@ -506,14 +515,24 @@ def render_nginx(federation: Federation, self_party_id: int | None = None) -> di
 
 
 def render_rabbitmq(federation: Federation, self_party_id: int | None = None) -> dict[str, Any]:
-    """FATE's rabbitmq_route_table.yaml: every party's broker. The same for every party and both topologies:
-    RabbitMQ federation links the brokers to each other directly, not through the exchange."""
+    """FATE's rabbitmq_route_table.yaml: where each party's broker is reached. In a mesh every party's own
+    broker. In a star a party reaches its own broker directly and every other party's through the exchange's
+    port for that party; the exchange's own table lists every party's broker (what its ports forward to)."""
+    me = _viewpoint(federation, self_party_id) if federation.topology == "star" else None
     if self_party_id is not None:
         federation.party(self_party_id)
-    return {
-        str(party.party_id): {"host": party.host, "port": party.rabbitmq_port}
-        for party in sorted(federation.parties, key=lambda p: p.party_id)
-    }
+    table: dict[str, Any] = {}
+    for party in sorted(federation.parties, key=lambda p: p.party_id):
+        if me is None or party.party_id == me.party_id:
+            table[str(party.party_id)] = {"host": party.host, "port": party.rabbitmq_port}
+            continue
+        if party.exchange_rabbitmq_port is None:
+            raise FederationError(
+                f"party {party.party_id} has no exchange_rabbitmq_port; a star routes RabbitMQ through the exchange, "
+                "so give every party the exchange port that leads to its broker"
+            )
+        table[str(party.party_id)] = {"host": _exchange(federation).host, "port": party.exchange_rabbitmq_port}
+    return table
 
 
 _RENDERERS = {

@@ -85,6 +85,12 @@ options:
         description: The party's online serving service.
         type: int
         default: 8059
+      exchange_rabbitmq_port:
+        description:
+          - Star only, C(rabbitmq) tables. The exchange's port that forwards to this party's broker; AMQP has no
+            header to route on, so the exchange gives each party a port of its own. Required for every party of
+            a star when rendering C(rabbitmq).
+        type: int
   topology:
     description: C(mesh), parties route to each other directly; C(star), through the I(exchange).
     type: str
@@ -110,6 +116,10 @@ options:
         description: Port of the exchange's nginx for FATE-Flow's calls.
         type: int
         default: 9300
+      serving_port:
+        description: Port of the exchange's nginx for the online serving calls between parties.
+        type: int
+        default: 8059
   tls:
     description:
       - Use TLS between parties and the exchange. C(osx) routes carry C(useSSL) and the certificate paths;
@@ -270,6 +280,7 @@ def argument_spec() -> dict[str, Any]:
                 "rabbitmq_port": {"type": "int", "default": DEFAULT_RABBITMQ_PORT},
                 "rabbitmq_management_port": {"type": "int", "default": DEFAULT_RABBITMQ_MANAGEMENT_PORT},
                 "serving_port": {"type": "int", "default": DEFAULT_SERVING_PORT},
+                "exchange_rabbitmq_port": {"type": "int"},
             },
         },
         "topology": {"type": "str", "default": "mesh", "choices": list(TOPOLOGIES)},
@@ -280,6 +291,7 @@ def argument_spec() -> dict[str, Any]:
                 "rollsite_port": {"type": "int", "default": DEFAULT_EXCHANGE_ROLLSITE_PORT},
                 "osx_port": {"type": "int", "default": DEFAULT_EXCHANGE_OSX_PORT},
                 "nginx_http_port": {"type": "int", "default": DEFAULT_NGINX_HTTP_PORT},
+                "serving_port": {"type": "int", "default": DEFAULT_SERVING_PORT},
             },
         },
         "tls": {

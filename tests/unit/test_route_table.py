@@ -43,9 +43,9 @@ MESH = federation_from_dict(
 )
 STAR = federation_from_dict(
     [
-        {"party_id": 9999, "host": "192.0.2.10"},
-        {"party_id": 10000, "host": "192.0.2.11"},
-        {"party_id": 10001, "host": "192.0.2.12"},
+        {"party_id": 9999, "host": "192.0.2.10", "exchange_rabbitmq_port": 35672},
+        {"party_id": 10000, "host": "192.0.2.11", "exchange_rabbitmq_port": 35673},
+        {"party_id": 10001, "host": "192.0.2.12", "exchange_rabbitmq_port": 35674},
     ],
     topology="star",
     exchange={"host": "192.0.2.1"},
@@ -469,7 +469,7 @@ def test_removing_a_party_removes_only_its_routes() -> None:
     table["20000"] = {"host": "198.51.100.7", "port": 5672}
     assert remove_parties("rabbitmq", table, [10001]) == {
         "9999": {"host": "192.0.2.10", "port": 5672},
-        "10000": {"host": "192.0.2.11", "port": 5672},
+        "10000": {"host": "192.0.2.1", "port": 35673},
         "20000": {"host": "198.51.100.7", "port": 5672},
     }
     osx = render_table(STAR, "osx", None)
@@ -506,6 +506,7 @@ def federations(draw: st.DrawFn) -> Federation:
             proxy_port=draw(st.sampled_from([9370, 9470, draw(_PORTS)])),
             nginx_http_port=draw(st.sampled_from([9300, draw(_PORTS)])),
             rabbitmq_port=draw(_PORTS),
+            exchange_rabbitmq_port=draw(_PORTS),
         )
         for party_id in party_ids
     )
@@ -636,3 +637,24 @@ def test_rabbitmq_yaml_reads_the_same_here_and_in_pyyaml(table: dict[str, dict[s
     assert parse_table("rabbitmq", text) == table
     loaded = yaml.safe_load(text)
     assert {str(key): value for key, value in loaded.items()} == table
+
+
+def test_star_routes_rabbitmq_through_the_exchange() -> None:
+    # AMQP has no header to route on: the exchange forwards one port per party to that party's broker.
+    table = render_table(STAR, "rabbitmq", 9999)
+    assert table == {
+        "9999": {"host": "192.0.2.10", "port": 5672},
+        "10000": {"host": "192.0.2.1", "port": 35673},
+        "10001": {"host": "192.0.2.1", "port": 35674},
+    }
+    assert render_table(STAR, "rabbitmq", None)["10000"] == {"host": "192.0.2.11", "port": 5672}
+
+
+def test_star_rabbitmq_needs_the_exchange_port_of_every_party() -> None:
+    star = federation_from_dict(
+        [{"party_id": 9999, "host": "192.0.2.10"}, {"party_id": 10000, "host": "192.0.2.11"}],
+        topology="star",
+        exchange={"host": "192.0.2.1"},
+    )
+    with pytest.raises(FederationError, match="party 10000 has no exchange_rabbitmq_port"):
+        render_table(star, "rabbitmq", 9999)
