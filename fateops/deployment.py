@@ -27,6 +27,8 @@ DEFAULT_RABBITMQ_DIST_PORT = 25672
 DEFAULT_PORT_STEP = 10
 DEFAULT_EXCHANGE_RABBITMQ_BASE = 35672
 FEDERATED_FLOW = "rabbitmq"
+# The interpreter Ansible's modules run with on a party host reached over ssh (settings: fate_host_python).
+DEFAULT_HOST_PYTHON = "/usr/bin/python3"
 TOPOLOGIES = ("mesh", "star")
 SSH_PORT = 22
 
@@ -321,8 +323,11 @@ def host_vars(host: Host) -> dict[str, Any]:
     return {"ansible_host": host.ip, "ansible_user": host.user, "ansible_connection": "ssh"}
 
 
-def federation_vars(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -> dict[str, Any]:
-    """Every party's addresses, for the route tables of each party and of the exchange (fate_route_table)."""
+def federation_vars(
+    flows: dict[str, list[Flow]], exchange: ExchangeHost | None, removed: list[int] | None = None
+) -> dict[str, Any]:
+    """Every party's addresses, for the route tables of each party and of the exchange (fate_route_table), and the
+    parties that left, whose routes go."""
     parties = []
     for ip, host_flows in sorted(flows.items()):
         for flow in host_flows:
@@ -351,6 +356,7 @@ def federation_vars(flows: dict[str, list[Flow]], exchange: ExchangeHost | None)
             if exchange
             else None
         ),
+        "removed_parties": [{"party_id": party_id} for party_id in sorted(removed or [])],
     }
 
 
@@ -372,14 +378,17 @@ def build_inventory(
     exchange: ExchangeHost | None = None,
     exchange_absent: ExchangeHost | None = None,
     connection: dict[str, dict[str, Any]] | None = None,
+    removed: list[int] | None = None,
 ) -> dict[str, Any]:
     """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts."""
     connection = connection or {}
 
     def entry_for(ip: str, local: bool, user: str) -> dict[str, Any]:
-        if ip in connection:
-            return dict(connection[ip])
-        return host_vars(Host(ip, user, local))
+        entry = dict(connection[ip]) if ip in connection else host_vars(Host(ip, user, local))
+        if entry.get("ansible_connection") == "ssh":
+            # Not Ansible's discovery, which can pick a python3.x launcher that is not installed.
+            entry["ansible_python_interpreter"] = settings.get("fate_host_python", DEFAULT_HOST_PYTHON)
+        return entry
 
     inventory_hosts: dict[str, Any] = {}
     for ip in sorted(set(hosts) | set(absent or {})):
@@ -399,7 +408,7 @@ def build_inventory(
     all_vars = {
         **settings,
         "fate_serving_peers": serving_peers(flows, exchange),
-        "fate_federation": federation_vars(flows, exchange),
+        "fate_federation": federation_vars(flows, exchange, removed),
     }
     return {"all": {"vars": all_vars, "children": children}}
 

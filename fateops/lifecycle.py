@@ -157,7 +157,9 @@ def _converge(
     if exchange is not None and exchange_password and exchange.ip not in passwords:
         passwords = {**passwords, exchange.ip: exchange_password}
     connection = _connect(workspace, logins, passwords, label)
-    inventory = build_inventory(run_hosts, flows, settings, absent, exchange, exchange_absent, connection)
+    staying = {pid for host in hosts.values() for pid in host.party_ids}
+    removed = sorted({pid for gone in absent.values() for flow in gone for pid in flow.party_ids} - staying)
+    inventory = build_inventory(run_hosts, flows, settings, absent, exchange, exchange_absent, connection, removed)
     result = run_playbook(workspace, "deploy.yml", inventory, label)
     if not result.ok:
         raise FateopsError(result.error)
