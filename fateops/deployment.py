@@ -79,6 +79,11 @@ class Flow:
             data.update({name: getattr(self, name) for name in FEDERATION_PORTS})
         return data
 
+    def ports(self) -> list[int]:
+        """Every port the instance listens on."""
+        extra = [getattr(self, name) for name in FEDERATION_PORTS] if self.federation != STANDALONE_FLOW else []
+        return [self.http_port, self.grpc_port, self.serving_port, *extra]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Flow:
         return cls(
@@ -228,7 +233,8 @@ def topology(settings: dict[str, Any]) -> str:
 
 def is_federated(hosts: dict[str, Host], settings: dict[str, Any]) -> bool:
     """Parties on several hosts (or a star) need one FATE-Flow per party; one host runs FATE standalone."""
-    return len(hosts) > 1 or topology(settings) == "star"
+    star = topology(settings) == "star"
+    return len(hosts) > 1 or star
 
 
 def _setting_port(settings: dict[str, Any], name: str, default: int) -> int:
@@ -396,6 +402,9 @@ def build_inventory(
         entry = entry_for(ip, host.local, host.user)
         entry["fate_party_ids"] = sorted(host.party_ids)
         entry["fate_flows"] = [flow.as_dict() for flow in flows.get(ip, [])]
+        # What deploy.yml checks on every host before it changes any.
+        entry["fate_planned_ports"] = sorted(port for flow in flows.get(ip, []) for port in flow.ports())
+        entry["fate_planned_federation"] = any(flow.federation != STANDALONE_FLOW for flow in flows.get(ip, []))
         if absent and ip in absent:
             entry["fate_flows_absent"] = [flow.as_dict() for flow in absent[ip]]
         inventory_hosts[ip] = entry

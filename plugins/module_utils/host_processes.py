@@ -44,6 +44,36 @@ def processes_matching(marker: str) -> list[Process]:
     return found
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def belongs_to(process: Process, marker: str) -> bool:
+    """True when the process or one of its ancestors names marker: an nginx or Erlang worker started by the
+    instance's supervisord carries no path of its own, but its parent does."""
+    pid: int | None = process.pid
+    command = process.command
+    seen: set[int] = set()
+    while pid and pid > 1 and pid not in seen:
+        if marker in command:
+            return True
+        seen.add(pid)
+        pid = _parent_of(pid)
+        if not pid or pid <= 1:
+            break
+        try:
+            command = _command_of(Path(f"/proc/{pid}"))
+        except OSError:
+            return False
+    return False
+
+
 def _listening_inodes(port: int) -> set[str]:
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -85,7 +85,7 @@ import subprocess
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fateops.federation.plugins.module_utils.host_processes import listener_of
+from ansible_collections.fateops.federation.plugins.module_utils.host_processes import belongs_to, listener_of
 
 
 def port_state(port: int, owner_marker: str) -> dict:
@@ -94,7 +94,7 @@ def port_state(port: int, owner_marker: str) -> dict:
         return {"port": port, "state": "free", "pid": None, "command": ""}
     if holder is True:
         return {"port": port, "state": "foreign", "pid": None, "command": ""}
-    state = "ours" if owner_marker in holder.command else "foreign"
+    state = "ours" if belongs_to(holder, owner_marker) else "foreign"
     return {"port": port, "state": state, "pid": holder.pid, "command": holder.command}
 
 

@@ -20,7 +20,14 @@ def test_single_host_form_one_id():
     assert parties == [deployment.Party(1, "127.0.0.1")]
     flows = deployment.plan_flows(deployment.group_hosts(parties, users), {})
     assert [f.as_dict() for f in flows["127.0.0.1"]] == [
-        {"name": "standalone", "party_ids": [1], "http_port": 9380, "grpc_port": 9360, "serving_port": 8059}
+        {
+            "name": "standalone",
+            "party_ids": [1],
+            "http_port": 9380,
+            "grpc_port": 9360,
+            "serving_port": 8059,
+            "federation": "standalone",
+        }
     ]
 
 
@@ -69,7 +76,10 @@ def test_remote_host_inventory_uses_ssh():
     assert entry["ansible_connection"] == "ssh"
     assert entry["ansible_user"] == "admin"
     assert entry["fate_flows"][0]["name"] == "party-9999"
-    assert inventory["all"]["vars"] == {"x": 1, "fate_serving_peers": {"9999": "192.0.2.10:8059"}}
+    assert entry["ansible_python_interpreter"] == "/usr/bin/python3"
+    assert entry["fate_planned_ports"] == [8059, 9360, 9380]
+    assert inventory["all"]["vars"]["x"] == 1
+    assert inventory["all"]["vars"]["fate_serving_peers"] == {"9999": "192.0.2.10:8059"}
 
 
 def test_local_inventory_uses_local_connection_and_ports_from_settings():
@@ -80,19 +90,86 @@ def test_local_inventory_uses_local_connection_and_ports_from_settings():
     entry = inventory["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"]
     assert entry["ansible_connection"] == "local"
     assert entry["fate_flows"] == [
-        {"name": "standalone", "party_ids": [9999, 10000], "http_port": 19380, "grpc_port": 19360, "serving_port": 8059}
+        {
+            "name": "standalone",
+            "party_ids": [9999, 10000],
+            "http_port": 19380,
+            "grpc_port": 19360,
+            "serving_port": 8059,
+            "federation": "standalone",
+        }
     ]
+    assert inventory["all"]["vars"]["fate_federation"]["parties"] == []
     # Passwords never enter an inventory.
     assert "password" not in repr(inventory).lower()
 
 
-def test_several_hosts_are_refused_until_multi_host_lands():
-    hosts = {
-        "127.0.0.1": deployment.Host("127.0.0.1", "root", True, [1]),
-        "192.0.2.10": deployment.Host("192.0.2.10", "root", False, [2]),
-    }
-    with pytest.raises(FateopsError, match="several hosts"):
-        deployment.plan_flows(hosts, {})
+def _hosts(*placement: tuple[str, list[int]]) -> dict[str, deployment.Host]:
+    return {ip: deployment.Host(ip, "root", False, list(ids)) for ip, ids in placement}
+
+
+def test_several_hosts_get_one_flow_per_party_with_its_broker_and_nginx():
+    flows = deployment.plan_flows(_hosts(("192.0.2.10", [9999]), ("192.0.2.11", [10001, 10000])), {})
+    assert [f.as_dict() for f in flows["192.0.2.10"]] == [
+        {
+            "name": "party-9999",
+            "party_ids": [9999],
+            "http_port": 9380,
+            "grpc_port": 9360,
+            "serving_port": 8059,
+            "federation": "rabbitmq",
+            "nginx_port": 9300,
+            "rabbitmq_port": 5672,
+            "rabbitmq_management_port": 15672,
+            "rabbitmq_dist_port": 25672,
+        }
+    ]
+    # Two parties on one host: the second one's ports are all shifted by the step.
+    second = flows["192.0.2.11"][1]
+    assert (second.name, second.http_port, second.rabbitmq_port, second.nginx_port) == ("party-10001", 9390, 5682, 9310)
+    assert deployment.Flow.from_dict(second.as_dict()) == second
+    assert set(second.ports()).isdisjoint(flows["192.0.2.11"][0].ports())
+
+
+def test_port_step_and_bad_port_settings():
+    flows = deployment.plan_flows(_hosts(("192.0.2.10", [1, 2]), ("192.0.2.11", [3])), {"fate_port_step": 100})
+    assert flows["192.0.2.10"][1].http_port == 9480
+    with pytest.raises(UsageError, match=r"fate_rabbitmq_port is 'x' in settings\.yml; give a port number"):
+        deployment.plan_flows(_hosts(("192.0.2.10", [1]), ("192.0.2.11", [2])), {"fate_rabbitmq_port": "x"})
+
+
+def test_star_needs_an_exchange_and_keeps_its_broker_ports():
+    hosts = _hosts(("192.0.2.10", [9999]), ("192.0.2.11", [10000]))
+    with pytest.raises(UsageError, match="fate_topology star needs fate_exchange_host"):
+        deployment.plan_flows(hosts, {"fate_topology": "star"})
+    with pytest.raises(UsageError, match="fate_topology is 'ring'"):
+        deployment.plan_flows(hosts, {"fate_topology": "ring"})
+    settings = {"fate_topology": "star", "fate_exchange_host": "192.0.2.1"}
+    exchange = deployment.plan_exchange(hosts, settings, None)
+    assert exchange is not None and exchange.rabbitmq_ports == {9999: 35672, 10000: 35673}
+    # A party that joins later gets a new port; the others keep theirs, so their routes do not change.
+    bigger = _hosts(("192.0.2.10", [9999, 1]), ("192.0.2.11", [10000]))
+    again = deployment.plan_exchange(bigger, settings, exchange)
+    assert again is not None and again.rabbitmq_ports == {1: 35674, 9999: 35672, 10000: 35673}
+    assert deployment.ExchangeHost.from_dict(again.as_dict()) == again
+    assert deployment.plan_exchange(hosts, {}, None) is None
+
+
+def test_star_inventory_routes_through_the_exchange():
+    hosts = _hosts(("192.0.2.10", [9999]), ("192.0.2.11", [10000]))
+    settings = {"fate_topology": "star", "fate_exchange_host": "192.0.2.1"}
+    flows = deployment.plan_flows(hosts, settings)
+    exchange = deployment.plan_exchange(hosts, settings, None)
+    inventory = deployment.build_inventory(hosts, flows, settings, exchange=exchange, removed=[10001])
+    federation = inventory["all"]["vars"]["fate_federation"]
+    assert federation["topology"] == "star"
+    assert federation["exchange"] == {"host": "192.0.2.1", "nginx_http_port": 9300, "serving_port": 8059}
+    assert [p["exchange_rabbitmq_port"] for p in federation["parties"]] == [35672, 35673]
+    assert federation["removed_parties"] == [{"party_id": 10001}]
+    # The guest reaches every host's serving service through the exchange too.
+    assert set(inventory["all"]["vars"]["fate_serving_peers"].values()) == {"192.0.2.1:8059"}
+    hub = inventory["all"]["children"]["fate_exchange"]["hosts"]["192.0.2.1"]
+    assert hub["fate_exchange_state"] == "present"
 
 
 def test_unreachable_host_is_named():
