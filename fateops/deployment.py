@@ -234,7 +234,8 @@ def topology(settings: dict[str, Any]) -> str:
 def is_federated(hosts: dict[str, Host], settings: dict[str, Any]) -> bool:
     """Parties on several hosts (or a star) need one FATE-Flow per party; one host runs FATE standalone."""
     star = topology(settings) == "star"
-    return len(hosts) > 1 or star
+    # settings fate_federation_engine: rabbitmq federates parties even on one host (to grow onto more later).
+    return len(hosts) > 1 or star or settings.get("fate_federation_engine") == FEDERATED_FLOW
 
 
 def _setting_port(settings: dict[str, Any], name: str, default: int) -> int:

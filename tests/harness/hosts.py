@@ -34,7 +34,7 @@ def _config(args: argparse.Namespace) -> HarnessConfig:
 def build_parser() -> argparse.ArgumentParser:
     defaults = HarnessConfig()
     parser = argparse.ArgumentParser(prog="hosts.py", description="Test hosts as network namespaces with sshd.")
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "authorize"))
     parser.add_argument(
         "--prefix", default=defaults.prefix, help="names of namespaces, links, users (default %(default)s)"
     )
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ssh-port", type=int, default=defaults.ssh_port, help="sshd port in each host")
     parser.add_argument("--user", default=defaults.user, help="test user with password login (default %(default)s)")
     parser.add_argument("--state-dir", help="where host dirs and keys live (default /run/fateops-hosts/PREFIX)")
+    parser.add_argument("--key", help="authorize: public key file root on every host then accepts")
     return parser
 
 
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             harness = up(config)
             print(json.dumps({"bridge_ip": harness.bridge_ip, "hosts": [h.as_dict() for h in harness.hosts]}, indent=2))
             sys.stderr.write(f"hosts.py: {len(harness.hosts)} host(s) up in {time.monotonic() - started:.1f}s\n")
+        elif args.command == "authorize":
+            harness = load(config)
+            if harness is None or not args.key:
+                raise HarnessError(f"authorize needs running {config.prefix} hosts and --key PUBLIC_KEY_FILE")
+            line = Path(args.key).read_text().strip()
+            for host in harness.hosts:
+                harness.authorize_root_key(host, line)
         elif args.command == "down":
             down(config)
             sys.stderr.write(f"hosts.py: {config.prefix} hosts down in {time.monotonic() - started:.1f}s\n")

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Deploy and training timings across hosts: network namespaces with sshd (tests/harness), reached over ssh.
+
+Usage (root): python3 benchmarks/multihost.py [--repeat N] [--skip-training]
+- deploy: one party per host on 1, 2 and 4 hosts, every party federated (its own FATE-Flow, RabbitMQ broker and
+  nginx; settings fate_federation_engine: rabbitmq, so that one host does the same work as each of four);
+  the first deploy and N warm re-deploys (changed=0) per size; the figure is the warm median.
+- training: hetero LR on the example breast data, guest 9999 and host 10000 on two hosts, against the same job
+  with both parties on one standalone FATE-Flow on this host; submit to success through the facade.
+Prints one JSON object. The FATE runtime is built first if missing (the hosts reach no package index).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "examples"))
+
+import data as example_data
+
+from fateops.ssh_keys import ensure_key_pair
+from fateops.workspace import Workspace
+from tests.harness.netns_hosts import HarnessConfig, down, up
+
+BASE_DIR = REPO / ".cache" / "bench-parties"
+
+
+def facade(env: dict[str, str], *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "script.py"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args[:2])} failed: {proc.stderr.strip().splitlines()[-1]}")
+    return elapsed, proc.stdout
+
+
+def build_runtime() -> None:
+    inventory = {
+        "all": {
+            "vars": {"fate_base_dir": str(BASE_DIR)},
+            "children": {"fate_parties": {"hosts": {"localhost": {"ansible_connection": "local"}}}},
+        }
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump(inventory, handle)
+        handle.flush()
+        subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", handle.name, "playbooks/runtime.yml"],
+            cwd=REPO,
+            env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+            check=True,
+            capture_output=True,
+        )
+
+
+def train(env: dict[str, str], guest: str, host: str, data: dict, project: str) -> float:
+    facade(env, "-f", "upload", "-gp", guest, str(data["guest"]), "-hp", host, str(data["hosts"][0]), "-proj", project)
+    started = time.monotonic()
+    _, out = facade(env, "-f", "submit", "-alg", "hetero_lr", "-proj", project, "-m", "1")
+    job_id = json.loads(out)["jobid"]
+    while True:
+        _, status = facade(env, "-f", "query", "-jid", job_id)
+        lines = status.split()
+        if all(line == "success" for line in lines):
+            return time.monotonic() - started
+        if any(line in ("failed", "canceled") for line in lines):
+            sys.exit(f"job {job_id} {lines}")
+        time.sleep(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="warm re-deploys per size")
+    parser.add_argument("--skip-training", action="store_true")
+    options = parser.parse_args()
+    build_runtime()
+    config = HarnessConfig(count=4, prefix="fob", subnet="10.77.3.0/24", user="fateops-bench")
+    harness = up(config)
+    results: dict[str, object] = {"deploy": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="fateops-bench-") as scratch:
+            for size in (1, 2, 4):
+                home = Path(scratch) / f"ws{size}"
+                key = ensure_key_pair(Workspace(home))
+                for host in harness.hosts:
+                    harness.authorize_root_key(host, key.public.line)
+                (home / "settings.yml").write_text("fate_federation_engine: rabbitmq\n")
+                env = dict(os.environ, FATEOPS_HOME=str(home), FATEOPS_BASE_DIR=str(BASE_DIR))
+                ids = [str(9999 + i) for i in range(size)]
+                args = ["-id", *ids, "-ip", *[h.ip for h in harness.hosts[:size]]]
+                first, _ = facade(env, "-f", "deploy", *args)
+                warm = [facade(env, "-f", "deploy", *args)[0] for _ in range(options.repeat)]
+                facade(env, "-f", "delete", *args)
+                results["deploy"][f"{size}_hosts"] = {
+                    "first_s": round(first, 1),
+                    "warm_s": [round(w, 1) for w in warm],
+                    "warm_median_s": round(statistics.median(warm), 1),
+                }
+            deploy = results["deploy"]
+            results["warm_ratio_4_to_1"] = round(
+                deploy["4_hosts"]["warm_median_s"] / deploy["1_hosts"]["warm_median_s"], 2
+            )
+
+            if not options.skip_training:
+                data = example_data.write("breast", Path(scratch) / "data")
+                home = Path(scratch) / "cross"
+                key = ensure_key_pair(Workspace(home))
+                for host in harness.hosts[:2]:
+                    harness.authorize_root_key(host, key.public.line)
+                cross_env = dict(os.environ, FATEOPS_HOME=str(home), FATEOPS_BASE_DIR=str(BASE_DIR))
+                cross_args = ["-id", "9999", "10000", "-ip", harness.hosts[0].ip, harness.hosts[1].ip]
+                facade(cross_env, "-f", "deploy", *cross_args)
+                local_env = dict(os.environ, FATEOPS_HOME=str(Path(scratch) / "local"), FATEOPS_BASE_DIR=str(BASE_DIR))
+                local_args = ["-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1"]
+                facade(local_env, "-f", "deploy", *local_args)
+                try:
+                    single = train(local_env, "9999", "10000", data, "bench")
+                    cross = train(cross_env, "9999", "10000", data, "bench")
+                finally:
+                    facade(cross_env, "-f", "delete", *cross_args)
+                    facade(local_env, "-f", "delete", *local_args)
+                results["training"] = {
+                    "single_host_s": round(single, 1),
+                    "two_hosts_s": round(cross, 1),
+                    "ratio": round(cross / single, 2),
+                }
+    finally:
+        down(config)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
