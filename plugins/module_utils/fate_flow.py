@@ -681,6 +681,21 @@ class FateFlowClient:
             idempotent=True,
         ).data
 
+    def export_model_archive(
+        self, model_id: str, model_version: str, role: str, party_id: str | int, directory: str | Path
+    ) -> Path:
+        """Export one party's part and return the zip's path: FATE-Flow names it
+        ``<model_id>_<model_version>_<role>_<party_id>.zip`` in ``directory`` on its own host."""
+        self.export_model(model_id, model_version, role, party_id, str(directory))
+        path = Path(directory) / f"{model_id}_{model_version}_{role}_{party_id}.zip"
+        if not path.is_file():
+            raise FateFlowError(
+                f"export reported success but {path} does not exist: FATE-Flow runs on another host than this "
+                "caller, so export on the FATE-Flow host",
+                endpoint="/model/export",
+            )
+        return path
+
     def import_model(self, model_id: str, model_version: str, file: str | Path) -> None:
         """POST /model/import (multipart): a zip made by export, read from the caller's filesystem."""
         path = Path(file)
