@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian packages the controller and the test hosts need.
-DEB_PACKAGES := iproute2 procps lsof openssh-server openssh-client
+DEB_PACKAGES := iproute2 procps lsof openssh-server openssh-client mariadb-server redis-server
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: setup system demo test lint unit integration molecule benchmarks clean

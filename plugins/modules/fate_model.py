@@ -21,7 +21,13 @@ description:
     into FATE-Flow (which makes it usable by predict jobs through C(model_warehouse)) and keeps a copy in
     I(archive_dir) for online serving. Importing the same archive again changes nothing; another archive under the
     same model id and version needs I(force_update).
-  - The module runs on the FATE-Flow host: FATE-Flow writes exports to its own disk.
+  - C(state=stored) puts an archive (checked as for import) into the model registry I(store) under
+    C(<model_id>/<model_version>/<role>/<party_id>) with its sha256, reads it back and compares before it reports
+    success. The archive file is only read, so a failed store leaves it as it was.
+  - C(state=restored) fetches an archive from I(store), checks its sha256 and manifest, and writes it to I(file)
+    atomically; import it afterwards with C(state=imported).
+  - The module runs on the FATE-Flow host: FATE-Flow writes exports to its own disk. The C(mysql) and C(s3)
+    engines need PyMySQL and boto3, which the party's FATE runtime has: run those with its interpreter.
   - In check mode C(migrated) still asks FATE-Flow for the export (into a temporary directory that is removed) so
     an unknown model is reported; nothing is kept. C(imported) checks the archive and imports nothing.
 version_added: "0.2.0"
@@ -30,7 +36,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [migrated, imported]
+    choices: [migrated, imported, stored, restored]
     default: migrated
   config:
     description:
@@ -50,21 +56,71 @@ options:
     description: C(state=migrated) only. The party's temp directory for the migrated archives.
     type: path
   file:
-    description: C(state=imported) only. The archive on this host.
+    description: C(state=imported) and C(stored) the archive on this host; C(state=restored) where to write it.
     type: path
   role:
-    description: C(state=imported) only. The role of the party whose part the archive is.
+    description: C(state=imported), C(stored), C(restored). The role of the party whose part the archive is.
     type: str
     choices: [guest, host, arbiter]
   party_id:
-    description: C(state=imported) only. That party's (new) id.
+    description: C(state=imported), C(stored), C(restored). That party's (new) id.
     type: str
   model_id:
-    description: C(state=imported) only. The model id the migration printed.
+    description: C(state=imported), C(stored), C(restored). The model id (the one the migration printed).
     type: str
   model_version:
-    description: C(state=imported) only. The model version the migration printed.
+    description: C(state=imported), C(stored), C(restored). The model version.
     type: str
+  store:
+    description: C(state=stored) and C(restored). The model registry.
+    type: dict
+    suboptions:
+      engine:
+        description: C(file) (a directory, e.g. a mounted share), C(mysql) (MySQL or MariaDB), C(redis), C(s3)
+          (any S3-compatible storage; Tencent COS speaks S3).
+        type: str
+        choices: [file, mysql, redis, s3]
+        required: true
+      path:
+        description: file. The directory.
+        type: path
+      host:
+        description: mysql, redis. Server address.
+        type: str
+      port:
+        description: mysql (3306), redis (6379). Server port.
+        type: int
+      user:
+        description: mysql. User name.
+        type: str
+      password:
+        description: mysql, redis. Password; never logged.
+        type: str
+      database:
+        description: mysql. Database; the table C(fateops_model_store) is created in it when missing.
+        type: str
+      db:
+        description: redis. Database number.
+        type: int
+        default: 0
+      key_prefix:
+        description: redis (C(fateops:model:)), s3 (C(fateops/models/)). Prefix of the keys.
+        type: str
+      bucket:
+        description: s3. Bucket.
+        type: str
+      endpoint_url:
+        description: s3. Endpoint of an S3-compatible service (e.g. C(https://cos.ap-guangzhou.myqcloud.com)).
+        type: str
+      region:
+        description: s3. Region.
+        type: str
+      access_key:
+        description: s3. Access key id; never logged.
+        type: str
+      secret_key:
+        description: s3. Secret key; never logged.
+        type: str
   archive_dir:
     description: C(state=imported) only. Where the imported archive is kept for online serving.
     type: path
@@ -95,6 +151,23 @@ EXAMPLES = r"""
     model_version: "202611220700001234567"
     file: "/data/projects/fate/temp/models/guest#99#202611220632017786920_202611220700001234567.zip"
     archive_dir: /data/projects/fate/standalone/home/fateops/models
+
+- name: Keep the guest's part in MariaDB
+  fateops.federation.fate_model:
+    state: stored
+    role: guest
+    party_id: "99"
+    model_id: "202611220632017786920"
+    model_version: "202611220700001234567"
+    file: "/data/projects/fate/temp/models/guest#99#202611220632017786920_202611220700001234567.zip"
+    store:
+      engine: mysql
+      host: 10.0.0.5
+      user: fate
+      password: "{{ vault_model_store_password }}"
+      database: models
+  vars:
+    ansible_python_interpreter: /data/projects/fate/standalone/venv/bin/python
 """
 
 RETURN = r"""
@@ -122,8 +195,12 @@ archive:
   description: C(state=imported). Where the imported archive is kept on this host.
   returned: success
   type: str
+key:
+  description: C(state=stored) and C(restored). The archive's key in the store.
+  returned: success
+  type: str
 sha256:
-  description: C(state=imported). The sha256 of the imported archive.
+  description: C(state=imported), C(stored), C(restored). The sha256 of the archive.
   returned: success
   type: str
 tasks:
@@ -154,6 +231,13 @@ from ansible_collections.fateops.federation.plugins.module_utils.model_migration
     rewrite_archive,
     sha256_file,
     verify_archive,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.model_store import (
+    StoreError,
+    open_store,
+    restore_archive,
+    store_archive,
+    store_key,
 )
 
 
@@ -224,7 +308,7 @@ def migrate(module: AnsibleModule, client: FateFlowClient, config: MigrationConf
 
 def import_archive(module: AnsibleModule, client: FateFlowClient) -> dict[str, Any]:
     params = module.params
-    identity = ArchiveIdentity(params["model_id"], params["model_version"], params["role"], params["party_id"])
+    identity = _identity(params)
     source = Path(params["file"])
     manifest = verify_archive(source, identity)
     digest = sha256_file(source)
@@ -261,9 +345,55 @@ def import_archive(module: AnsibleModule, client: FateFlowClient) -> dict[str, A
     return {"changed": True, **result}
 
 
+def _identity(params: dict[str, Any]) -> ArchiveIdentity:
+    return ArchiveIdentity(params["model_id"], params["model_version"], params["role"], params["party_id"])
+
+
+def store_part(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    identity = _identity(params)
+    source = Path(params["file"])
+    verify_archive(source, identity)
+    store = open_store(params["store"]["engine"], params["store"])
+    key = store_key(identity.model_id, identity.model_version, identity.role, identity.party_id)
+    digest = sha256_file(source)
+    result = {"key": key, "sha256": digest, "engine": params["store"]["engine"]}
+    held = store.get(key)
+    if held is not None and held.sha256 == digest:
+        return {"changed": False, **result}
+    if not module.check_mode:
+        store_archive(store, key, source)
+    return {"changed": True, **result}
+
+
+def restore_part(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    identity = _identity(params)
+    target = Path(params["file"])
+    store = open_store(params["store"]["engine"], params["store"])
+    key = store_key(identity.model_id, identity.model_version, identity.role, identity.party_id)
+    held = store.get(key)
+    if held is None:
+        raise StoreError(f"the store holds no archive {key}; store it first or check model id, version and party")
+    result = {"key": key, "sha256": held.sha256, "file": str(target), "engine": params["store"]["engine"]}
+    if target.is_file() and sha256_file(target) == held.sha256:
+        return {"changed": False, **result}
+    if module.check_mode:
+        return {"changed": True, **result}
+    with tempfile.TemporaryDirectory(
+        prefix=".restore-", dir=target.parent if target.parent.is_dir() else None
+    ) as scratch:
+        fetched = Path(scratch) / target.name
+        restore_archive(store, key, fetched)
+        verify_archive(fetched, identity)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(fetched), str(target))
+    return {"changed": True, **result}
+
+
 def main() -> None:
     argument_spec: dict[str, Any] = {
-        "state": {"type": "str", "choices": ["migrated", "imported"], "default": "migrated"},
+        "state": {"type": "str", "choices": ["migrated", "imported", "stored", "restored"], "default": "migrated"},
         "config": {"type": "dict"},
         "party_ids": {"type": "list", "elements": "str"},
         "job_id": {"type": "str"},
@@ -275,23 +405,50 @@ def main() -> None:
         "model_version": {"type": "str"},
         "archive_dir": {"type": "path"},
         "force_update": {"type": "bool", "default": False},
+        "store": {
+            "type": "dict",
+            "options": {
+                "engine": {"type": "str", "choices": ["file", "mysql", "redis", "s3"], "required": True},
+                "path": {"type": "path"},
+                "host": {"type": "str"},
+                "port": {"type": "int"},
+                "user": {"type": "str"},
+                "password": {"type": "str", "no_log": True},
+                "database": {"type": "str"},
+                "db": {"type": "int", "default": 0},
+                "key_prefix": {"type": "str", "no_log": False},
+                "bucket": {"type": "str"},
+                "endpoint_url": {"type": "str"},
+                "region": {"type": "str"},
+                "access_key": {"type": "str", "no_log": True},
+                "secret_key": {"type": "str", "no_log": True},
+            },
+        },
     }
     argument_spec.update(client_argument_spec())
+    part = ("file", "role", "party_id", "model_id", "model_version")
     module = AnsibleModule(
         argument_spec=argument_spec,
         required_if=[
             ("state", "migrated", ("config", "party_ids", "dest_dir")),
-            ("state", "imported", ("file", "role", "party_id", "model_id", "model_version", "archive_dir")),
+            ("state", "imported", (*part, "archive_dir")),
+            ("state", "stored", (*part, "store")),
+            ("state", "restored", (*part, "store")),
         ],
         supports_check_mode=True,
     )
     client = client_from_params(module.params)
     try:
-        if module.params["state"] == "migrated":
+        state = module.params["state"]
+        if state == "migrated":
             result = migrate(module, client, parse_migrate_config(module.params["config"]))
-        else:
+        elif state == "imported":
             result = import_archive(module, client)
-    except MigrationError as exc:
+        elif state == "stored":
+            result = store_part(module)
+        else:
+            result = restore_part(module)
+    except (MigrationError, StoreError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     except FateFlowError as exc:
         module.fail_json(msg=str(exc), changed=False, **exc.as_dict())
