@@ -21,6 +21,9 @@ description:
     into FATE-Flow (which makes it usable by predict jobs through C(model_warehouse)) and keeps a copy in
     I(archive_dir) for online serving. Importing the same archive again changes nothing; another archive under the
     same model id and version needs I(force_update).
+  - C(state=exported) exports one party's part (I(model_id), I(model_version), I(role), I(party_id)) unchanged,
+    with the same manifest, as C(<role>#<party_id>#<model_id>_<model_version>.zip) in I(dest_dir) - the file to
+    store, copy or import elsewhere under the same party ids.
   - C(state=stored) puts an archive (checked as for import) into the model registry I(store) under
     C(<model_id>/<model_version>/<role>/<party_id>) with its sha256, reads it back and compares before it reports
     success. The archive file is only read, so a failed store leaves it as it was.
@@ -36,7 +39,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [migrated, imported, stored, restored]
+    choices: [migrated, imported, exported, stored, restored]
     default: migrated
   config:
     description:
@@ -53,7 +56,7 @@ options:
         gives C(unify_model_version).
     type: str
   dest_dir:
-    description: C(state=migrated) only. The party's temp directory for the migrated archives.
+    description: C(state=migrated) and C(exported). The directory for the archives (the party's temp dir).
     type: path
   file:
     description: C(state=imported) and C(stored) the archive on this host; C(state=restored) where to write it.
@@ -349,6 +352,26 @@ def _identity(params: dict[str, Any]) -> ArchiveIdentity:
     return ArchiveIdentity(params["model_id"], params["model_version"], params["role"], params["party_id"])
 
 
+def export_part(module: AnsibleModule, client: FateFlowClient) -> dict[str, Any]:
+    params = module.params
+    identity = _identity(params)
+    dest_dir = Path(params["dest_dir"])
+    target = dest_dir / archive_name(identity.role, identity.party_id, identity.model_id, identity.model_version)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=dest_dir) as scratch:
+        source = client.export_model_archive(
+            identity.model_id, identity.model_version, identity.role, identity.party_id, Path(scratch) / "fate"
+        )
+        same_ids = {identity.role: {identity.party_id: identity.party_id}}
+        _, digest, tasks = rewrite_archive(
+            source, Path(scratch) / target.name, identity, same_ids, identity.model_id, identity.model_version
+        )
+        changed = not (target.is_file() and sha256_file(target) == digest)
+        if changed and not module.check_mode:
+            (Path(scratch) / target.name).replace(target)
+    return {"changed": changed, "file": str(target), "sha256": digest, "tasks": tasks}
+
+
 def store_part(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     identity = _identity(params)
@@ -393,7 +416,11 @@ def restore_part(module: AnsibleModule) -> dict[str, Any]:
 
 def main() -> None:
     argument_spec: dict[str, Any] = {
-        "state": {"type": "str", "choices": ["migrated", "imported", "stored", "restored"], "default": "migrated"},
+        "state": {
+            "type": "str",
+            "choices": ["migrated", "imported", "exported", "stored", "restored"],
+            "default": "migrated",
+        },
         "config": {"type": "dict"},
         "party_ids": {"type": "list", "elements": "str"},
         "job_id": {"type": "str"},
@@ -432,6 +459,7 @@ def main() -> None:
         required_if=[
             ("state", "migrated", ("config", "party_ids", "dest_dir")),
             ("state", "imported", (*part, "archive_dir")),
+            ("state", "exported", ("role", "party_id", "model_id", "model_version", "dest_dir")),
             ("state", "stored", (*part, "store")),
             ("state", "restored", (*part, "store")),
         ],
@@ -444,6 +472,8 @@ def main() -> None:
             result = migrate(module, client, parse_migrate_config(module.params["config"]))
         elif state == "imported":
             result = import_archive(module, client)
+        elif state == "exported":
+            result = export_part(module, client)
         elif state == "stored":
             result = store_part(module)
         else:

@@ -39,17 +39,9 @@ STATE: dict[str, object] = {}
 
 
 def seed_config(model_id: str, **changes: object) -> dict:
-    """The seed's migrate_model.json for 9999/10000 -> 99/100."""
-    config = {
-        "job_parameters": {"federated_mode": "MULTIPLE"},
-        "migrate_initiator": {"role": "guest", "party_id": 99},
-        "role": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-        "migrate_role": {"guest": [99], "arbiter": [100], "host": [100]},
-        "execute_party": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-        "model_id": model_id,
-        "model_version": "0",
-    }
-    config.update(changes)
+    """The seed's migrate_model.json for 9999/10000 -> 99/100, naming the model trained here."""
+    config = json.loads((REPO / "tests" / "unit" / "fixtures" / "fate_models" / "migrate_model.json").read_text())
+    config.update(model_id=model_id, **changes)
     return config
 
 

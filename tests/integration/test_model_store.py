@@ -31,15 +31,8 @@ MODEL_ID = "202611220632017786920"
 VERSION = "v7"
 PASSWORD = "Store-Secret-4711"
 S3_KEYS = {"access_key": "AKIAFATEOPSTEST", "secret_key": "Fateops-S3-Secret-0815"}
-SEED = {
-    "job_parameters": {"federated_mode": "MULTIPLE"},
-    "migrate_initiator": {"role": "guest", "party_id": 99},
-    "role": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-    "migrate_role": {"guest": [99], "arbiter": [100], "host": [100]},
-    "execute_party": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-    "model_id": MODEL_ID,
-    "model_version": "0",
-}
+# The seed's migrate_model.json (guest 9999 / host and arbiter 10000 -> 99 / 100) for the fixtures' model.
+SEED = json.loads((FIXTURES / "migrate_model.json").read_text())
 
 
 def runtime_python() -> Path:

@@ -32,15 +32,8 @@ MODELS = Path(__file__).parent / "fixtures" / "fate_models"
 MODEL_ID = "202611220632017786920"
 
 # The seed's migrate_model.json, with the model id of the fixtures.
-SEED = {
-    "job_parameters": {"federated_mode": "MULTIPLE"},
-    "migrate_initiator": {"role": "guest", "party_id": 99},
-    "role": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-    "migrate_role": {"guest": [99], "arbiter": [100], "host": [100]},
-    "execute_party": {"guest": [9999], "arbiter": [10000], "host": [10000]},
-    "model_id": MODEL_ID,
-    "model_version": "0",
-}
+# The seed's migrate_model.json (guest 9999 / host and arbiter 10000 -> 99 / 100) for the fixtures' model.
+SEED = json.loads((MODELS / "migrate_model.json").read_text())
 
 
 def seed(**changes) -> dict:
