@@ -664,6 +664,10 @@ class FateFlowClient:
         """GET /output/data/download: the task's whole output data as a tar.gz archive."""
         return self.download("/output/data/download", self._task_params(job_id, role, party_id, task_name))
 
+    def output_model_download(self, job_id: str, role: str, party_id: str | int, task_name: str) -> bytes:
+        """GET /output/model/download: the task's model as FATE stores it (a tar of the model and its metadata)."""
+        return self.download("/output/model/download", self._task_params(job_id, role, party_id, task_name))
+
     # models
 
     def export_model(self, model_id: str, model_version: str, role: str, party_id: str | int, path: str) -> Any:
