@@ -40,7 +40,7 @@ def _find_job(state: dict[str, Any], model_id: str, model_version: str) -> dict[
             return {"job_id": job_id, **job}
     raise UsageError(
         f"model {model_id} version {model_version} is not known to this workspace; "
-        "pass the model_id and model_version that -f submit printed"
+        "pass the model_id and model_version that -f submit printed, or import the model first with -f import"
     )
 
 

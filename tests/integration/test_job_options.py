@@ -78,6 +78,8 @@ def test_job_options_reach_fate(trained: str):
     assert all(t["provider_name"] == "fate:2.2.0@local" for t in tasks)
     assert all(t["timeout"] == 1800 for t in tasks), [(t["task_name"], t["timeout"]) for t in tasks]
     assert conf["task"]["engine_run"] == {"cores": 2}
+    # Task cores: FATE runs every task with the engine_run given (its default is the job's cores).
+    assert all(t["task_run"] == {"cores": 2} for t in tasks), [(t["task_name"], t["task_run"]) for t in tasks]
 
 
 def test_bad_job_option_is_refused_before_fate(facade: Facade):
