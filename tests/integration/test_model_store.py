@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from ansible_collections.fateops.federation.plugins.module_utils.model_migration
 
 from tests.harness import stores
 
-from .conftest import REPO, TEST_BASE_DIR
+from .conftest import REPO, TEST_BASE_DIR, Facade
+from .test_migrate import FLOW, PORTS, deploy
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +175,32 @@ def test_unreachable_store_and_bad_archive_change_nothing(servers, parts, invent
         inventory, "restored", [{**parts[0], "model_version": "nosuch", "file": str(tmp_path / "x.zip")}], servers["s3"]
     )
     assert missing.returncode != 0 and "holds no archive" in missing.stdout
+
+
+def test_fate_flow_keeps_imported_models_in_mariadb(servers, parts, tmp_path):
+    """FATE-Flow's own model store set to mysql through inventory vars: an imported part lands in MariaDB."""
+    mysql = servers["mysql"]
+    facade = Facade(tmp_path / "workspace")
+    section = {
+        "name": mysql["database"], "user": mysql["user"], "passwd": PASSWORD, "host": "127.0.0.1",
+        "port": mysql["port"], "max_connections": 5, "stale_timeout": 30,
+    }  # fmt: skip
+    facade.settings(**PORTS, fate_model_store_engine="mysql", fate_model_store_sections={"mysql": section})
+    try:
+        deploy(facade, {"guest": 99, "host": 100})
+        for part in parts:
+            config = tmp_path / f"import_{part['role']}.json"
+            config.write_text(json.dumps(part))
+            result = facade("-f", "import", "-conf", str(config))
+            assert result.rc == 0, result.out + result.err
+            assert PASSWORD not in result.out + result.err
+        keys = stores.mariadb_sql(servers["_mariadb_dir"], "SELECT f_storage_key FROM models.t_machine_learning_model")
+        assert f"{MODEL_ID}/{VERSION}/guest/99/lr_0/output_model" in keys.split()
+        assert f"{MODEL_ID}/{VERSION}/host/100/lr_0/output_model" in keys.split()
+        # FATE-Flow reads the part back from MariaDB: its export holds the very task model that was imported.
+        exported = FLOW.export_model_archive(MODEL_ID, VERSION, "guest", 99, tmp_path / "exported")
+        with zipfile.ZipFile(exported) as fresh, zipfile.ZipFile(parts[0]["file"]) as imported:
+            name = f"{MODEL_ID}/{VERSION}/guest/99/lr_0/output_model"
+            assert fresh.read(name) == imported.read(name)
+    finally:
+        facade("-f", "delete", "-id", "99", "100", "-ip", "127.0.0.1", "127.0.0.1")
