@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Debian packages the controller and the test hosts need (RabbitMQ and nginx: parties on several hosts).
-DEB_PACKAGES := iproute2 procps lsof openssh-server openssh-client rabbitmq-server nginx libnginx-mod-stream
+# Debian packages the controller and the test hosts need (RabbitMQ and nginx: parties on several hosts;
+# MariaDB and Redis: the model registry's tests).
+DEB_PACKAGES := iproute2 procps lsof openssh-server openssh-client rabbitmq-server nginx libnginx-mod-stream \
+  mariadb-server redis-server
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: setup system demo test lint unit integration molecule benchmarks clean

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from fateops.errors import FateopsError, UsageError
 from fateops.workspace import Workspace
 
-FUNCTIONS = ("deploy", "submit", "delete", "upload", "query", "load_bind", "predict")
+FUNCTIONS = ("deploy", "submit", "delete", "upload", "query", "load_bind", "predict", "migrate", "import")
 ALGORITHMS = ("hetero_lr", "hetero_linr", "example")
 # Functions whose result is one line "<function> success." / "<function> failure.".
 LINE_RESULT = ("deploy", "delete", "upload", "load_bind")
+# Functions whose result is one JSON object with a retcode, in FATE-Flow's shape.
+JSON_RESULT = ("submit", "migrate", "import")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-params", nargs="+", metavar="VALUE", help="features to predict: values in header order, or name=value"
     )
     parser.add_argument("-jid", help="job id")
+    parser.add_argument(
+        "-conf", metavar="PATH", help="migrate / import: the seed's migrate_model.json or import_model.json"
+    )
     return parser
 
 
@@ -90,6 +95,18 @@ def _predict(workspace: Workspace, args: argparse.Namespace) -> dict:
     return predict(workspace, args.mname, args.params)
 
 
+def _migrate(workspace: Workspace, args: argparse.Namespace) -> dict:
+    from fateops.migration import migrate
+
+    return migrate(workspace, args.conf)
+
+
+def _import(workspace: Workspace, args: argparse.Namespace) -> dict:
+    from fateops.migration import import_model
+
+    return import_model(workspace, args.conf)
+
+
 HANDLERS: dict[str, Callable[[Workspace, argparse.Namespace], object]] = {
     "deploy": _deploy,
     "delete": _delete,
@@ -98,6 +115,8 @@ HANDLERS: dict[str, Callable[[Workspace, argparse.Namespace], object]] = {
     "query": _query,
     "load_bind": _load_bind,
     "predict": _predict,
+    "migrate": _migrate,
+    "import": _import,
 }
 
 
@@ -106,7 +125,7 @@ def _failure_output(function: str, message: str, retcode: int = 1) -> str:
         return f"{function} failure."
     if function == "predict":
         return json.dumps({"prob": None, "retmsg": message, "retcode": retcode})
-    if function == "submit":
+    if function in JSON_RESULT:
         return json.dumps({"retcode": 1, "retmsg": message})
     return ""
 

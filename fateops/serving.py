@@ -15,6 +15,7 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import
 from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import recorded_inventory
+from fateops.migration import imported_model
 from fateops.runner import run_playbook
 from fateops.workspace import Workspace
 
@@ -39,8 +40,39 @@ def _find_job(state: dict[str, Any], model_id: str, model_version: str) -> dict[
             return {"job_id": job_id, **job}
     raise UsageError(
         f"model {model_id} version {model_version} is not known to this workspace; "
-        "pass the model_id and model_version that -f submit printed"
+        "pass the model_id and model_version that -f submit printed, or import the model first with -f import"
     )
+
+
+def _host_table(state: dict[str, Any], party_id: int, project: str | None) -> dict[str, Any]:
+    """The host's uploaded table: the training project's, or for an imported model the latest upload of it."""
+    uploads = [state["projects"][project]] if project is not None else []
+    uploads += sorted(state["projects"].values(), key=lambda p: p.get("uploaded_at", ""), reverse=True)
+    for record in uploads:
+        for table in record["tables"]:
+            if (table["role"], int(table["party_id"])) == ("host", party_id):
+                return table
+    raise UsageError(
+        f"host {party_id} has no uploaded data to look features up in; upload its data with -f upload first"
+    )
+
+
+def _model_to_bind(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:
+    """A model trained here (its job's outputs) or an imported one (its archives): the same fields either way."""
+    model = imported_model(state, model_id, model_version)
+    if model is not None:
+        return {**model, "project": None}
+    job = _find_job(state, model_id, model_version)
+    if job["algorithm"] not in MODEL_TASK:
+        raise UsageError(f"a {job['algorithm']} job has no model to serve; bind a hetero_lr or hetero_linr model")
+    return {
+        "algorithm": job["algorithm"],
+        "task_name": MODEL_TASK[job["algorithm"]],
+        "guest": int(job["guest"]),
+        "hosts": [int(h) for h in job["hosts"]],
+        "archives": {},
+        "project": job["project"],
+    }
 
 
 def load_bind(workspace: Workspace, model_id: str | None, model_version: str | None, service_id: str | None) -> None:
@@ -48,20 +80,17 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
         raise UsageError("load_bind needs -mid MODEL_ID -mver MODEL_VERSION -mname SERVICE_NAME")
     with workspace.locked():
         state = workspace.load_state()
-        job = _find_job(state, model_id, model_version)
-        if job["algorithm"] not in MODEL_TASK:
-            raise UsageError(f"a {job['algorithm']} job has no model to serve; bind a hetero_lr or hetero_linr model")
-        tables = {(t["role"], int(t["party_id"])): t for t in state["projects"][job["project"]]["tables"]}
+        model = _model_to_bind(state, model_id, str(model_version))
         common = {
             "model_id": model_id,
             "model_version": str(model_version),
             "service_id": service_id,
-            "task_name": MODEL_TASK[job["algorithm"]],
-            "guest_party_id": str(job["guest"]),
-            "host_party_ids": [str(h) for h in job["hosts"]],
+            "task_name": model["task_name"],
+            "guest_party_id": str(model["guest"]),
+            "host_party_ids": [str(h) for h in model["hosts"]],
         }
         bindings: dict[str, list[dict[str, Any]]] = {}
-        parties = [("guest", int(job["guest"]))] + [("host", int(h)) for h in job["hosts"]]
+        parties = [("guest", model["guest"])] + [("host", h) for h in model["hosts"]]
         for role, party_id in parties:
             flow = deployed_flow(state, party_id)
             binding = {
@@ -71,8 +100,10 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
                 "flow_name": flow.flow_name,
                 "flow_port": flow.http_port,
             }
+            if (role, party_id) in model["archives"]:
+                binding["model_archive"] = model["archives"][(role, party_id)]
             if role == "host":
-                table = tables[("host", party_id)]
+                table = _host_table(state, party_id, model["project"])
                 binding.update({"host_csv": table["path"], "id_column": table.get("id_name") or "id"})
             bindings.setdefault(flow.ip, []).append(binding)
         result = run_playbook(
@@ -83,9 +114,9 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
         state["services"][service_id] = {
             "model_id": model_id,
             "model_version": str(model_version),
-            "algorithm": job["algorithm"],
-            "guest": int(job["guest"]),
-            "hosts": [int(h) for h in job["hosts"]],
+            "algorithm": model["algorithm"],
+            "guest": model["guest"],
+            "hosts": model["hosts"],
             "bound_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         workspace.save_state(state)

@@ -255,8 +255,64 @@ def _schema(dag: dict[str, Any]) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "dag": dag}
 
 
+# FATE 2.2's job conf (JobConfSpec) as this project accepts it: key -> (type, what a valid value is).
+_POSITIVE = "a positive integer"
+JOB_CONF_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "priority": (int, "a non-negative integer (higher runs first)"),
+    "scheduler_party_id": ((str, int), "a party id of the job"),
+    "inheritance": (dict, '{"job_id": "<finished job>", "task_list": ["reader_0", ...]}'),
+    "cores": (int, _POSITIVE),
+    "computing_partitions": (int, _POSITIVE),
+    "sync_type": (str, "poll or callback"),
+    "auto_retries": (int, "a non-negative integer"),
+    "model_warehouse": (dict, '{"model_id": ..., "model_version": ...}'),
+    "task": (dict, '{"timeout": seconds, "provider": "fate:2.2.0@local", "engine_run": {"cores": n}}'),
+    "extra": (dict, "an object"),
+}
+TASK_CONF_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "timeout": (int, _POSITIVE),
+    "provider": (str, "a provider name such as fate:2.2.0@local"),
+    "engine_run": (dict, 'an object such as {"cores": 2}'),
+    "launcher_name": (str, "a launcher name"),
+}
+
+
+def _check_keys(conf: Mapping[str, Any], known: Mapping[str, tuple[Any, str]], where: str) -> None:
+    for key, value in conf.items():
+        if key not in known:
+            raise DagError(f"{where} has no option {key!r}; known: {', '.join(sorted(known))}")
+        kind, meaning = known[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise DagError(f"{where}.{key} must be {meaning}, got {value!r}")
+        if isinstance(value, int) and (value < 0 or (value == 0 and meaning == _POSITIVE)):
+            raise DagError(f"{where}.{key} must be {meaning}, got {value}")
+
+
+def check_job_conf(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """Check job options against FATE 2.2's job conf before FATE-Flow sees them; returns a normalised copy."""
+    _check_keys(conf, JOB_CONF_KEYS, "job_conf")
+    checked = copy.deepcopy(dict(conf))
+    if "sync_type" in checked and checked["sync_type"] not in ("poll", "callback"):
+        raise DagError(f"job_conf.sync_type must be poll or callback, got {checked['sync_type']!r}")
+    if "scheduler_party_id" in checked:
+        checked["scheduler_party_id"] = str(checked["scheduler_party_id"])
+    inheritance = checked.get("inheritance")
+    if inheritance is not None:
+        task_list = inheritance.get("task_list")
+        if set(inheritance) != {"job_id", "task_list"} or not isinstance(task_list, list) or not task_list:
+            raise DagError(f"job_conf.inheritance must be {JOB_CONF_KEYS['inheritance'][1]}, got {inheritance!r}")
+        inheritance["job_id"] = str(inheritance["job_id"])
+        inheritance["task_list"] = [str(task) for task in task_list]
+    if "task" in checked:
+        _check_keys(checked["task"], TASK_CONF_KEYS, "job_conf.task")
+    warehouse = checked.get("model_warehouse")
+    if warehouse is not None and set(warehouse) != {"model_id", "model_version"}:
+        raise DagError(f"job_conf.model_warehouse must be {JOB_CONF_KEYS['model_warehouse'][1]}")
+    return checked
+
+
 def _job_conf(opts: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    conf = copy.deepcopy(dict(opts.get("job_conf") or {}))
+    conf = check_job_conf(opts.get("job_conf") or {})
     conf.update(extra or {})
     return conf or None
 

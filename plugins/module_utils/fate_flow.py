@@ -664,6 +664,10 @@ class FateFlowClient:
         """GET /output/data/download: the task's whole output data as a tar.gz archive."""
         return self.download("/output/data/download", self._task_params(job_id, role, party_id, task_name))
 
+    def output_model_download(self, job_id: str, role: str, party_id: str | int, task_name: str) -> bytes:
+        """GET /output/model/download: the task's model as FATE stores it (a tar of the model and its metadata)."""
+        return self.download("/output/model/download", self._task_params(job_id, role, party_id, task_name))
+
     # models
 
     def export_model(self, model_id: str, model_version: str, role: str, party_id: str | int, path: str) -> Any:
@@ -680,6 +684,21 @@ class FateFlowClient:
             },
             idempotent=True,
         ).data
+
+    def export_model_archive(
+        self, model_id: str, model_version: str, role: str, party_id: str | int, directory: str | Path
+    ) -> Path:
+        """Export one party's part and return the zip's path: FATE-Flow names it
+        ``<model_id>_<model_version>_<role>_<party_id>.zip`` in ``directory`` on its own host."""
+        self.export_model(model_id, model_version, role, party_id, str(directory))
+        path = Path(directory) / f"{model_id}_{model_version}_{role}_{party_id}.zip"
+        if not path.is_file():
+            raise FateFlowError(
+                f"export reported success but {path} does not exist: FATE-Flow runs on another host than this "
+                "caller, so export on the FATE-Flow host",
+                endpoint="/model/export",
+            )
+        return path
 
     def import_model(self, model_id: str, model_version: str, file: str | Path) -> None:
         """POST /model/import (multipart): a zip made by export, read from the caller's filesystem."""

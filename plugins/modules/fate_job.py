@@ -82,6 +82,11 @@ options:
         C(batch_size), C(learning_rate), C(optimizer), C(penalty), C(alpha), C(init_method), C(fit_intercept),
         C(learning_rate_scheduler), C(early_stop), C(tol), C(threshold) (LR only); C(example) takes
         C(data_num) and C(partition); all take C(job_conf), merged into the DAG's C(conf).
+      - C(job_conf) takes FATE 2.2's job options, checked before submission - C(priority), C(auto_retries),
+        C(cores) (per role), C(computing_partitions), C(scheduler_party_id), C(sync_type), C(inheritance)
+        (C({job_id, task_list}) reuses a finished job's task outputs, e.g. its reader), C(model_warehouse),
+        C(extra) and C(task) (C(timeout) seconds, C(provider) such as C(fate:2.2.0@local), C(engine_run) such as
+        C({cores: 2}) for task cores, C(launcher_name)).
       - With several hosts C(early_stop) defaults to C(weight_diff), the only criterion FATE supports there.
       - An unknown option is an error.
     type: dict

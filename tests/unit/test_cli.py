@@ -81,3 +81,34 @@ def test_failure_shapes():
 
 def test_every_function_has_a_handler():
     assert set(cli.HANDLERS) == set(cli.FUNCTIONS)
+
+
+@pytest.mark.parametrize(
+    ("function", "config", "message"),
+    [
+        ("migrate", None, "no config given; pass -conf migrate_model.json"),
+        ("migrate", "missing.json", "does not exist"),
+        ("migrate", {"job_parameters": {"federated_mode": "MULTIPLE"}, "role": {"guest": ["x"]}}, "is not an integer"),
+        ("import", {"role": "guest", "party_id": 99, "model_id": "m", "model_version": "v"}, "file is missing"),
+        ("import", "[1]", "must hold one JSON object"),
+    ],
+)
+def test_migrate_and_import_refuse_bad_configs(function, config, message, tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("FATEOPS_HOME", str(tmp_path / "ws"))
+    argv = ["-f", function]
+    if isinstance(config, dict):
+        (tmp_path / "c.json").write_text(json.dumps(config))
+        argv += ["-conf", str(tmp_path / "c.json")]
+    elif config == "[1]":
+        (tmp_path / "c.json").write_text(config)
+        argv += ["-conf", str(tmp_path / "c.json")]
+    elif config:
+        argv += ["-conf", str(tmp_path / config)]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
+    assert answer["retcode"] == 1 and message in answer["retmsg"]
+    assert captured.err.count("\n") == 1 and "usage" in captured.err
+    assert not (tmp_path / "ws" / "state.json").exists()

@@ -246,3 +246,39 @@ def test_dags_are_json():
     for algorithm in fate_dag.ALGORITHMS:
         schema = fate_dag.build_dag(algorithm, "9999", ["10000"], None, GUEST_TABLE, HOST_TABLES)
         assert json.loads(json.dumps(schema)) == schema
+
+
+def test_job_options_are_checked_and_normalised():
+    conf = {
+        "priority": 2,
+        "auto_retries": 1,
+        "cores": 4,
+        "computing_partitions": 4,
+        "scheduler_party_id": 9999,
+        "sync_type": "poll",
+        "inheritance": {"job_id": 202611220632017786920, "task_list": ["reader_0"]},
+        "task": {"timeout": 600, "provider": "fate:2.2.0@local", "engine_run": {"cores": 2}},
+    }
+    checked = fate_dag.check_job_conf(conf)
+    assert checked["scheduler_party_id"] == "9999"
+    assert checked["inheritance"] == {"job_id": "202611220632017786920", "task_list": ["reader_0"]}
+    assert lr(options={"job_conf": conf})["dag"]["conf"]["task"]["engine_run"] == {"cores": 2}
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"priorty": 1}, "has no option 'priorty'"),
+        ({"priority": -1}, "must be a non-negative integer"),
+        ({"cores": 0}, "cores must be a positive integer"),
+        ({"auto_retries": True}, "auto_retries must be"),
+        ({"sync_type": "push"}, "poll or callback"),
+        ({"inheritance": {"job_id": "1"}}, "inheritance must be"),
+        ({"task": {"timeout": "1h"}}, "job_conf.task.timeout must be a positive integer"),
+        ({"task": {"cpus": 2}}, "job_conf.task has no option 'cpus'"),
+        ({"model_warehouse": {"model_id": "m"}}, "model_warehouse must be"),
+    ],
+)
+def test_bad_job_options(conf, message):
+    with pytest.raises(fate_dag.DagError, match=message):
+        lr(options={"job_conf": conf})

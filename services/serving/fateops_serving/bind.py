@@ -3,7 +3,9 @@
     python -m fateops_serving.bind --data-dir DIR --party-id 10000 --role host --model-id M --model-version 0 \
         --service-id credit --fate-output answer.json --guest-party-id 9999 --host-csv train.csv [--id-column id]
 
---fate-output is FATE-Flow's answer to GET /v2/output/model/query for this party's LR/LinR task, saved as JSON.
+--fate-output is FATE-Flow's answer to GET /v2/output/model/query for this party's LR/LinR task, saved as JSON;
+an imported model (no training job on this FATE-Flow) comes instead from its archive: --model-archive ZIP
+--task-name lr_0. Both end in the same conversion.
 A host also needs --host-csv, the CSV it uploaded for training, from which its feature store is built.
 Prints one JSON object, {"changed": bool, ...}, so a playbook can report changed from what really changed;
 exit status 1 with one line on stderr on failure. Running it again with the same inputs changes nothing.
@@ -20,6 +22,7 @@ from .errors import UnsupportedModelError
 from .fate_output import model_from_fate_output
 from .features import build_feature_store
 from .model import LINKS
+from .model_archive import output_from_archive
 from .store import FEATURE_STORE_FILE, bind_service, feature_store_path, party_dir, write_model
 
 
@@ -31,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-id", required=True)
     parser.add_argument("--model-version", required=True)
     parser.add_argument("--service-id", required=True)
-    parser.add_argument("--fate-output", required=True, type=Path)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fate-output", type=Path, help="FATE-Flow's /output/model/query answer, as a file")
+    source.add_argument("--model-archive", type=Path, help="the imported model's archive (export/migrate zip)")
+    parser.add_argument("--task-name", help="with --model-archive: the LR/LinR task (lr_0, linr_0)")
     parser.add_argument("--guest-party-id", required=True)
     parser.add_argument("--host-party-id", action="append", default=[], help="a host of the model (guest side)")
     parser.add_argument("--host-address", action="append", default=[], metavar="PARTY=HOST:PORT")
@@ -45,8 +51,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.role == "host" and args.host_csv is None:
         raise ValueError("a host needs --host-csv to build its feature store")
     addresses = dict(item.split("=", 1) for item in args.host_address if "=" in item)
+    if args.model_archive is not None:
+        if not args.task_name:
+            raise ValueError("--model-archive needs --task-name (lr_0 or linr_0)")
+        response = output_from_archive(args.model_archive, args.role, args.party_id, args.task_name)
+    else:
+        response = json.loads(args.fate_output.read_text())
     model = model_from_fate_output(
-        json.loads(args.fate_output.read_text()),
+        response,
         model_id=args.model_id,
         model_version=args.model_version,
         role=args.role,
