@@ -1,7 +1,9 @@
 """From the facade's -id/-ip/-pw/-u lists to a deployment plan and the Ansible inventory that carries it out.
 
 Pure planning: nothing here touches a host. Parties on the same address share a host. When every party is on
-one host, one standalone FATE-Flow plays every party id (FATE's own standalone mode).
+one host, one standalone FATE-Flow plays every party id (FATE's own standalone mode). With the compose runtime
+(`fate_runtime: compose` in settings.yml) every party is its own docker compose project, `confs-<party_id>`, and
+parties that share a Docker host get their published ports offset by `fate_compose_port_step` (100).
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ DEFAULT_HTTP_PORT = 9380
 DEFAULT_GRPC_PORT = 9360
 DEFAULT_SERVING_PORT = 8059
 SSH_PORT = 22
+COMPOSE_RUNTIME = "compose"
+DEFAULT_COMPOSE_PORT_STEP = 100
+# Published ports of a compose project beyond FATE-Flow's and serving's: Flow field -> (setting, FATE's default).
+COMPOSE_EXTRA_PORTS = {
+    "proxy_port": ("fate_proxy_port", 9370),
+    "board_port": ("fate_board_port", 8080),
+    "serving_exchange_port": ("fate_compose_serving_exchange_port", 8869),
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class Flow:
     http_port: int
     grpc_port: int
     serving_port: int = DEFAULT_SERVING_PORT
+    # A compose project's other published ports (proxy_port, board_port, serving_exchange_port); none natively.
+    extra_ports: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +65,7 @@ class Flow:
             "http_port": self.http_port,
             "grpc_port": self.grpc_port,
             "serving_port": self.serving_port,
+            **self.extra_ports,
         }
 
     @classmethod
@@ -63,7 +76,16 @@ class Flow:
             int(data["http_port"]),
             int(data["grpc_port"]),
             int(data.get("serving_port", DEFAULT_SERVING_PORT)),
+            {key: int(data[key]) for key in COMPOSE_EXTRA_PORTS if key in data},
         )
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "http_port": self.http_port,
+            "grpc_port": self.grpc_port,
+            "serving_port": self.serving_port,
+            **self.extra_ports,
+        }
 
 
 def parse_party_id(text: str) -> int:
@@ -154,8 +176,72 @@ def group_hosts(parties: list[Party], user_of: dict[str, str]) -> dict[str, Host
     return hosts
 
 
-def plan_flows(hosts: dict[str, Host], settings: dict[str, Any]) -> dict[str, list[Flow]]:
-    """The FATE-Flow instances of every host."""
+def compose_project(party_id: int) -> str:
+    """A party's compose project name, KubeFATE's directory name for it."""
+    return f"confs-{party_id}"
+
+
+def _compose_base_ports(settings: dict[str, Any]) -> dict[str, int]:
+    ports = {
+        "http_port": int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT)),
+        "grpc_port": int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT)),
+        "serving_port": int(settings.get("fate_serving_port", DEFAULT_SERVING_PORT)),
+    }
+    ports.update({key: int(settings.get(name, default)) for key, (name, default) in COMPOSE_EXTRA_PORTS.items()})
+    return ports
+
+
+def plan_compose_flows(
+    hosts: dict[str, Host], settings: dict[str, Any], previous: dict[str, list[Flow]] | None = None
+) -> dict[str, list[Flow]]:
+    """One compose project per party. The k-th project on a Docker host publishes every port at base + k*step;
+    a party keeps the slot it was deployed with, so adding a party never moves the others."""
+    step = int(settings.get("fate_compose_port_step", DEFAULT_COMPOSE_PORT_STEP))
+    base = _compose_base_ports(settings)
+    plans: dict[str, list[Flow]] = {}
+    for ip, host in hosts.items():
+        kept = {f.party_ids[0]: f for f in (previous or {}).get(ip, []) if f.name == compose_project(f.party_ids[0])}
+        used_slots = {
+            (f.http_port - base["http_port"]) // step for f in kept.values() if f.party_ids[0] in host.party_ids
+        }
+        flows: list[Flow] = []
+        for party_id in sorted(host.party_ids):
+            if party_id in kept:
+                flows.append(kept[party_id])
+                continue
+            slot = next(k for k in range(len(host.party_ids) + len(used_slots) + 1) if k not in used_slots)
+            used_slots.add(slot)
+            ports = {key: value + slot * step for key, value in base.items()}
+            extra = {key: ports[key] for key in COMPOSE_EXTRA_PORTS}
+            flows.append(
+                Flow(
+                    compose_project(party_id),
+                    [party_id],
+                    ports["http_port"],
+                    ports["grpc_port"],
+                    ports["serving_port"],
+                    extra,
+                )
+            )
+        seen: dict[int, str] = {}
+        for flow in flows:
+            for key, port in flow.ports().items():
+                if port in seen or not 0 < port < 65536:
+                    raise FateopsError(
+                        f"host {ip}: {flow.name} {key} {port} is not a free port of the plan (also {seen.get(port)}); "
+                        "set fate_compose_port_step or the base ports in settings.yml so that they do not overlap"
+                    )
+                seen[port] = f"{flow.name} {key}"
+        plans[ip] = flows
+    return plans
+
+
+def plan_flows(
+    hosts: dict[str, Host], settings: dict[str, Any], previous: dict[str, list[Flow]] | None = None
+) -> dict[str, list[Flow]]:
+    """The FATE-Flow instances of every host (compose runtime: the compose project of every party)."""
+    if settings.get("fate_runtime") == COMPOSE_RUNTIME:
+        return plan_compose_flows(hosts, settings, previous)
     http_port = int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT))
     grpc_port = int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT))
     serving_port = int(settings.get("fate_serving_port", DEFAULT_SERVING_PORT))

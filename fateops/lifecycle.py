@@ -88,7 +88,7 @@ def deploy(
         users_by_ip = {**_recorded_users(state), **user_of}
         hosts = group_hosts(sorted(target.values(), key=lambda p: p.party_id), users_by_ip)
         _check_hosts(hosts)
-        flows = plan_flows(hosts, settings)
+        flows = plan_flows(hosts, settings, _recorded_flows(state))
         inventory = build_inventory(hosts, flows, settings)
         result = run_playbook(workspace, "deploy.yml", inventory, "deploy")
         if not result.ok:
@@ -115,7 +115,7 @@ def delete(
         gone = {p.party_id for p in parties}
         remaining = [Party(pid, ip) for pid, ip in sorted(recorded.items()) if pid not in gone]
         remaining_hosts = group_hosts(remaining, users_by_ip)
-        remaining_flows = plan_flows(remaining_hosts, settings) if remaining_hosts else {}
+        remaining_flows = plan_flows(remaining_hosts, settings, _recorded_flows(state)) if remaining_hosts else {}
 
         # What exists now: the recorded flows, or (never recorded) what a deploy of these parties would make.
         old_flows = _recorded_flows(state)
