@@ -40,6 +40,13 @@ def test_role_renders_both_generations_idempotently(tmp_path: Path) -> None:
         "-e",
         f"fate_compose_render_root={tmp_path}",
     ]
+    # Check mode on new hosts says what it would do and makes nothing.
+    check = subprocess.run(
+        [*argv, "--check"], capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=600
+    )
+    assert check.returncode == 0, check.stdout[-4000:]
+    assert not (tmp_path / "fate-2").exists() and not (tmp_path / "fate-1").exists()
+
     first = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=600)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     secrets = {}
