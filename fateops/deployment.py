@@ -31,6 +31,14 @@ FEDERATED_FLOW = "rabbitmq"
 DEFAULT_HOST_PYTHON = "/usr/bin/python3"
 TOPOLOGIES = ("mesh", "star")
 SSH_PORT = 22
+COMPOSE_RUNTIME = "compose"
+DEFAULT_COMPOSE_PORT_STEP = 100
+# Published ports of a compose project beyond FATE-Flow's and serving's: Flow field -> (setting, FATE's default).
+COMPOSE_EXTRA_PORTS = {
+    "proxy_port": ("fate_proxy_port", 9370),
+    "board_port": ("fate_board_port", 8080),
+    "serving_exchange_port": ("fate_compose_serving_exchange_port", 8869),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class Flow:
     rabbitmq_port: int | None = None
     rabbitmq_management_port: int | None = None
     rabbitmq_dist_port: int | None = None
+    # A compose project's other published ports (proxy_port, board_port, serving_exchange_port); none natively.
+    extra_ports: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -74,6 +84,7 @@ class Flow:
             "grpc_port": self.grpc_port,
             "serving_port": self.serving_port,
             "federation": self.federation,
+            **self.extra_ports,
         }
         if self.federation != STANDALONE_FLOW:
             data.update({name: getattr(self, name) for name in FEDERATION_PORTS})
@@ -82,7 +93,7 @@ class Flow:
     def ports(self) -> list[int]:
         """Every port the instance listens on."""
         extra = [getattr(self, name) for name in FEDERATION_PORTS] if self.federation != STANDALONE_FLOW else []
-        return [self.http_port, self.grpc_port, self.serving_port, *extra]
+        return [self.http_port, self.grpc_port, self.serving_port, *extra, *self.extra_ports.values()]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Flow:
@@ -94,6 +105,7 @@ class Flow:
             int(data.get("serving_port", DEFAULT_SERVING_PORT)),
             data.get("federation", STANDALONE_FLOW),
             **{name: int(data[name]) for name in FEDERATION_PORTS if data.get(name) is not None},
+            extra_ports={key: int(data[key]) for key in COMPOSE_EXTRA_PORTS if key in data},
         )
 
 
@@ -249,12 +261,78 @@ def _setting_port(settings: dict[str, Any], name: str, default: int) -> int:
     return port
 
 
-def plan_flows(hosts: dict[str, Host], settings: dict[str, Any]) -> dict[str, list[Flow]]:
+def compose_project(party_id: int) -> str:
+    """A party's compose project name, KubeFATE's directory name for it."""
+    return f"confs-{party_id}"
+
+
+def _compose_base_ports(settings: dict[str, Any]) -> dict[str, int]:
+    ports = {
+        "http_port": int(settings.get("fate_flow_http_port", DEFAULT_HTTP_PORT)),
+        "grpc_port": int(settings.get("fate_flow_grpc_port", DEFAULT_GRPC_PORT)),
+        "serving_port": int(settings.get("fate_serving_port", DEFAULT_SERVING_PORT)),
+    }
+    ports.update({key: int(settings.get(name, default)) for key, (name, default) in COMPOSE_EXTRA_PORTS.items()})
+    return ports
+
+
+def plan_compose_flows(
+    hosts: dict[str, Host], settings: dict[str, Any], previous: dict[str, list[Flow]] | None = None
+) -> dict[str, list[Flow]]:
+    """One compose project per party. The k-th project on a Docker host publishes every port at base + k*step;
+    a party keeps the slot it was deployed with, so adding a party never moves the others."""
+    step = int(settings.get("fate_compose_port_step", DEFAULT_COMPOSE_PORT_STEP))
+    base = _compose_base_ports(settings)
+    plans: dict[str, list[Flow]] = {}
+    for ip, host in hosts.items():
+        kept = {f.party_ids[0]: f for f in (previous or {}).get(ip, []) if f.name == compose_project(f.party_ids[0])}
+        used_slots = {
+            (f.http_port - base["http_port"]) // step for f in kept.values() if f.party_ids[0] in host.party_ids
+        }
+        flows: list[Flow] = []
+        for party_id in sorted(host.party_ids):
+            if party_id in kept:
+                flows.append(kept[party_id])
+                continue
+            slot = next(k for k in range(len(host.party_ids) + len(used_slots) + 1) if k not in used_slots)
+            used_slots.add(slot)
+            ports = {key: value + slot * step for key, value in base.items()}
+            extra = {key: ports[key] for key in COMPOSE_EXTRA_PORTS}
+            flows.append(
+                Flow(
+                    compose_project(party_id),
+                    [party_id],
+                    ports["http_port"],
+                    ports["grpc_port"],
+                    ports["serving_port"],
+                    extra_ports=extra,
+                )
+            )
+        seen: dict[int, str] = {}
+        for flow in flows:
+            named = {"http_port": flow.http_port, "grpc_port": flow.grpc_port, "serving_port": flow.serving_port}
+            for key, port in {**named, **flow.extra_ports}.items():
+                if port in seen or not 0 < port < 65536:
+                    raise FateopsError(
+                        f"host {ip}: {flow.name} {key} {port} is not a free port of the plan (also {seen.get(port)}); "
+                        "set fate_compose_port_step or the base ports in settings.yml so that they do not overlap"
+                    )
+                seen[port] = f"{flow.name} {key}"
+        plans[ip] = flows
+    return plans
+
+
+def plan_flows(
+    hosts: dict[str, Host], settings: dict[str, Any], previous: dict[str, list[Flow]] | None = None
+) -> dict[str, list[Flow]]:
     """The FATE-Flow instances of every host.
 
     One host: one standalone FATE-Flow for every party id. Several hosts: one FATE-Flow per party, each with its
     own broker and nginx; the n-th party of a host (by party id) gets every port shifted by n * fate_port_step.
+    Runtime compose: the compose project of every party (previous: the recorded plan, whose ports are kept).
     """
+    if settings.get("fate_runtime") == COMPOSE_RUNTIME:
+        return plan_compose_flows(hosts, settings, previous)
     http_port = _setting_port(settings, "fate_flow_http_port", DEFAULT_HTTP_PORT)
     grpc_port = _setting_port(settings, "fate_flow_grpc_port", DEFAULT_GRPC_PORT)
     serving_port = _setting_port(settings, "fate_serving_port", DEFAULT_SERVING_PORT)

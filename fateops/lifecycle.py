@@ -120,7 +120,7 @@ def _converge(
 ) -> None:
     """Bring every touched host to the target deployment, then record it."""
     hosts = group_hosts(sorted(target, key=lambda p: p.party_id), users_by_ip)
-    flows = plan_flows(hosts, settings) if hosts else {}
+    flows = plan_flows(hosts, settings, _recorded_flows(state)) if hosts else {}
     recorded_exchange = _recorded_exchange(state)
     exchange = plan_exchange(hosts, settings, recorded_exchange)
 

@@ -300,7 +300,8 @@ def federation_from_inventory(data: Mapping[str, Any]) -> Federation:
     ``fate_party_ids`` and optional port variables (``fate_flow_http_port`` ...; see INVENTORY_PARTY_VARIABLES),
     ``all.children.fate_exchange.hosts`` with at most one host for a star, ``all.vars.fate_route_tls`` for TLS.
     A host's address is its ``ansible_host``, else its inventory name. A host's ``fate_flows`` list (the lead's
-    deploy plan: party_ids, http_port, grpc_port per FATE-Flow) sets the FATE-Flow ports of its parties.
+    deploy plan: party_ids, http_port, grpc_port per FATE-Flow; proxy_port and serving_port per compose project)
+    sets those ports of its parties.
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("all"), Mapping):
         raise FederationError("the inventory has no 'all' group; give a YAML inventory with all.children")
@@ -324,7 +325,13 @@ def federation_from_inventory(data: Mapping[str, Any]) -> Federation:
             for party_id in flow.get("party_ids") or []:
                 flow_ports[_as_int(party_id, "a party id of fate_flows")] = {
                     key: flow[source]
-                    for source, key in (("http_port", "flow_http_port"), ("grpc_port", "flow_grpc_port"))
+                    # A compose project's plan also carries its published proxy and serving ports.
+                    for source, key in (
+                        ("http_port", "flow_http_port"),
+                        ("grpc_port", "flow_grpc_port"),
+                        ("proxy_port", "proxy_port"),
+                        ("serving_port", "serving_port"),
+                    )
                     if flow.get(source) is not None
                 }
         for raw_id in party_ids:

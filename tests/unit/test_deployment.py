@@ -189,3 +189,42 @@ def test_party_flows_from_state():
     assert deployment.deployed_flow(state, 9999).http_port == 9380
     with pytest.raises(UsageError, match=r"party 5 is not deployed \(deployed: 9999, 10000\)"):
         deployment.deployed_flow(state, 5)
+
+
+# ---------------------------------------------------------------------------------------- runtime compose
+
+COMPOSE = {"fate_runtime": "compose"}
+
+
+def test_compose_plans_one_project_per_party_with_offset_ports():
+    hosts = {
+        "192.0.2.10": deployment.Host("192.0.2.10", "root", False, [10000, 9999]),
+        "192.0.2.11": deployment.Host("192.0.2.11", "root", False, [10001]),
+    }
+    plan = deployment.plan_flows(hosts, COMPOSE)
+    shared = [flow.as_dict() for flow in plan["192.0.2.10"]]
+    assert shared == [
+        {"name": "confs-9999", "party_ids": [9999], "http_port": 9380, "grpc_port": 9360, "serving_port": 8059,
+         "proxy_port": 9370, "board_port": 8080, "serving_exchange_port": 8869},
+        {"name": "confs-10000", "party_ids": [10000], "http_port": 9480, "grpc_port": 9460, "serving_port": 8159,
+         "proxy_port": 9470, "board_port": 8180, "serving_exchange_port": 8969},
+    ]  # fmt: skip
+    # Another Docker host starts from the base ports again; several hosts are fine for compose.
+    assert plan["192.0.2.11"][0].http_port == 9380
+    assert deployment.Flow.from_dict(shared[1]).as_dict() == shared[1]
+
+
+def test_compose_keeps_deployed_parties_where_they_are():
+    before = deployment.plan_flows({"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [10000])}, COMPOSE)
+    after = deployment.plan_flows(
+        {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [9999, 10000])}, COMPOSE, before
+    )
+    ports = {flow.party_ids[0]: flow.http_port for flow in after["192.0.2.10"]}
+    # 10000 was deployed first and keeps 9380, although 9999 sorts before it.
+    assert ports == {10000: 9380, 9999: 9480}
+
+
+def test_compose_port_overlap_is_refused_with_the_fix():
+    hosts = {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [9999, 10000])}
+    with pytest.raises(FateopsError, match="fate_compose_port_step"):
+        deployment.plan_flows(hosts, {**COMPOSE, "fate_compose_port_step": 10})
