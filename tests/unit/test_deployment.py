@@ -205,9 +205,9 @@ def test_compose_plans_one_project_per_party_with_offset_ports():
     shared = [flow.as_dict() for flow in plan["192.0.2.10"]]
     assert shared == [
         {"name": "confs-9999", "party_ids": [9999], "http_port": 9380, "grpc_port": 9360, "serving_port": 8059,
-         "proxy_port": 9370, "board_port": 8080, "serving_exchange_port": 8869},
+         "federation": "standalone", "proxy_port": 9370, "board_port": 8080, "serving_exchange_port": 8869},
         {"name": "confs-10000", "party_ids": [10000], "http_port": 9480, "grpc_port": 9460, "serving_port": 8159,
-         "proxy_port": 9470, "board_port": 8180, "serving_exchange_port": 8969},
+         "federation": "standalone", "proxy_port": 9470, "board_port": 8180, "serving_exchange_port": 8969},
     ]  # fmt: skip
     # Another Docker host starts from the base ports again; several hosts are fine for compose.
     assert plan["192.0.2.11"][0].http_port == 9380
