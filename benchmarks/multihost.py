@@ -32,7 +32,8 @@ from fateops.ssh_keys import ensure_key_pair
 from fateops.workspace import Workspace
 from tests.harness.netns_hosts import HarnessConfig, down, up
 
-BASE_DIR = REPO / ".cache" / "bench-parties"
+# The tests' base dir, to share their FATE runtime (do not run this while the integration tests run).
+BASE_DIR = REPO / ".cache" / "test-parties"
 
 
 def facade(env: dict[str, str], *args: str) -> tuple[float, str]:
@@ -122,7 +123,13 @@ def main() -> None:
                 cross_env = dict(os.environ, FATEOPS_HOME=str(home), FATEOPS_BASE_DIR=str(BASE_DIR))
                 cross_args = ["-id", "9999", "10000", "-ip", harness.hosts[0].ip, harness.hosts[1].ip]
                 facade(cross_env, "-f", "deploy", *cross_args)
-                local_env = dict(os.environ, FATEOPS_HOME=str(Path(scratch) / "local"), FATEOPS_BASE_DIR=str(BASE_DIR))
+                local_home = Path(scratch) / "local"
+                local_home.mkdir()
+                # Ports of its own, so that the benchmark never meets a test's or the demo's FATE-Flow.
+                (local_home / "settings.yml").write_text(
+                    "fate_flow_http_port: 19380\nfate_flow_grpc_port: 19360\nfate_serving_port: 18059\n"
+                )
+                local_env = dict(os.environ, FATEOPS_HOME=str(local_home), FATEOPS_BASE_DIR=str(BASE_DIR))
                 local_args = ["-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1"]
                 facade(local_env, "-f", "deploy", *local_args)
                 try:
