@@ -176,7 +176,7 @@ def test_hetero_linr(facade: Facade, datasets):
     assert loaded.rc == 0, loaded.err
     job = submit(facade, "hetero_linr", "reg")
     assert wait_for(facade, job["jobid"], 3) == ["success"] * 3
-    assert metric(job["jobid"], 1, "r2_score") > 0.3
+    assert metric(FLOW, job["jobid"], 1, "r2_score") > 0.3
     TRAINED["linr"] = job
 
 
