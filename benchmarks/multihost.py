@@ -51,7 +51,13 @@ def build_runtime() -> None:
     inventory = {
         "all": {
             "vars": {"fate_base_dir": str(BASE_DIR)},
-            "children": {"fate_parties": {"hosts": {"localhost": {"ansible_connection": "local"}}}},
+            "children": {
+                "fate_parties": {
+                    "hosts": {
+                        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+                    }
+                }
+            },
         }
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
