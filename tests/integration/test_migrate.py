@@ -19,7 +19,7 @@ import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
 
-from .conftest import REPO, TEST_BASE_DIR, Facade
+from .conftest import REPO, TEST_BASE_DIR, Facade, guest_row
 
 sys.path.insert(0, str(REPO / "examples"))
 import data as example_data
@@ -66,14 +66,6 @@ def upload(facade: Facade, data: dict, ids: dict[str, int], project: str) -> Non
         "-proj", project,
     )  # fmt: skip
     assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
-
-
-def guest_row(path: Path, row_id: int) -> list[str]:
-    for line in path.read_text().splitlines()[1:]:
-        fields = line.split(",")
-        if int(fields[0]) == row_id:
-            return fields[2:]
-    raise AssertionError(f"no row {row_id} in {path}")
 
 
 def predict(facade: Facade, service: str, data: dict, row_id: int) -> float:
