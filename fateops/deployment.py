@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -403,8 +404,9 @@ def plan_exchange(
 
 def host_vars(host: Host) -> dict[str, Any]:
     if host.local:
-        # The playbook's own interpreter: no ssh, no discovery of whatever python3 the PATH offers.
-        return {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+        # The controller's own interpreter (the one ansible-playbook runs with): no ssh, no discovery of whatever
+        # python3 the PATH offers. A path, not a template: inventories are written as data.
+        return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return {"ansible_host": host.ip, "ansible_user": host.user, "ansible_connection": "ssh"}
 
 

@@ -1,12 +1,25 @@
 """Run one playbook through ansible-runner, showing progress on stderr (step, host, elapsed).
 
 Runner artifacts stay in the workspace's runs/ directory. Nothing secret is passed to Ansible: extra vars and
-inventories hold no passwords, so neither do the artifacts.
+inventories hold no passwords, ansible-playbook gets a small environment of its own (never the operator's, which
+may hold cloud keys or FATEOPS_EXCHANGE_PASSWORD) and the artifacts keep no copy of it.
+
+What the facade hands Ansible is data, never a template: extra vars travel in a YAML file in which every string is
+tagged !unsafe, so a value such as "{{ lookup('pipe', 'id') }}" reaches the modules as those characters.
+
+ssh host keys are checked on every connection: ansible-runner turns Ansible's host key checking off unless told
+otherwise, and OpenSSH keeps the first StrictHostKeyChecking it is given, so the run's environment turns it on.
+
+SIGINT and SIGTERM during a run stop ansible-playbook (its whole process group) before the caller's lock is
+released, and the error says which hosts may be left half done.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,7 +29,22 @@ from typing import Any, TextIO
 import ansible_runner
 
 from fateops import ROOT
-from fateops.workspace import Workspace
+from fateops.errors import FateopsError
+from fateops.workspace import Workspace, atomic_write, unsafe_yaml
+
+# The operator's variables ansible-playbook may see: where programs and the controller's pip find things, the
+# locale. Nothing else of the caller's environment reaches a child process.
+_PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+_PASSED_ENV_PREFIXES = ("PIP_",)
+# How often (seconds) the run looks at whether it was told to stop.
+_CANCEL_POLL = 0.5
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(FateopsError):
+    """A run stopped by SIGINT or SIGTERM; the message says what may be left half done."""
+
+    retcode = 130
 
 
 @dataclass
@@ -45,6 +73,8 @@ class Progress:
         self.failures: list[str] = []
         self.changed = 0
         self.data: dict[str, Any] = {}
+        # host -> the last task started there: what a stopped run may have left half done.
+        self.started_on: dict[str, str] = {}
 
     def _say(self, host: str, text: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -59,6 +89,7 @@ class Progress:
         role = data.get("role")
         step = f"{role.split('.')[-1]}: {task}" if role else task
         if kind == "runner_on_start":
+            self.started_on[host] = step
             self._say(host, step)
         elif kind == "runner_on_ok":
             if data.get("res", {}).get("changed"):
@@ -98,6 +129,108 @@ def _failure_message(result: dict[str, Any]) -> str:
     return message
 
 
+def child_environment(run_dir: Path) -> dict[str, str]:
+    """The whole environment of ansible-playbook: a few of the caller's variables and Ansible's own settings."""
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith(_PASSED_ENV_PREFIXES)}
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
+            "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+            "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
+    )
+    return env
+
+
+def _without_caller_environment(prepared: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """ansible-runner starts the child's environment from a copy of ours; keep what we want and what the runner
+    itself set (its callback plugin's settings), drop the rest of the caller's variables."""
+    return {key: value for key, value in prepared.items() if key in wanted or os.environ.get(key) != value}
+
+
+def _children() -> dict[int, list[int]]:
+    """parent pid -> its child pids, read from /proc."""
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (2nd field) may hold spaces; the parent pid comes 2 fields after its closing ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return tree
+
+
+def _descendants(pid: int) -> set[int]:
+    tree, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _end_process_tree(grace: float = 3.0) -> None:
+    """End every process this one started: ansible-playbook first gets SIGTERM (it stops its workers, which run
+    in sessions of their own), then whatever is left of the tree, found before anything was signalled, SIGKILL."""
+    tree = _descendants(os.getpid())
+    direct = set(_children().get(os.getpid(), [])) & tree
+    for pid in direct:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in direct):
+        time.sleep(0.1)
+    for pid in tree | {p for q in tree for p in _descendants(q)}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class _StopSignals:
+    """While a playbook runs, SIGINT/SIGTERM mark the run as stopped instead of unwinding the caller at once, so the
+    playbook's processes are ended before the workspace lock is given back."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._ended = False
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received = signum
+
+    def __enter__(self) -> _StopSignals:
+        for signum in _STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def stopped(self) -> bool:
+        """ansible-runner's cancel callback: once a signal came, end the playbook's processes and say so."""
+        if self.received is not None and not self._ended:
+            self._ended = True
+            _end_process_tree()
+        return self.received is not None
+
+
+def _drop_environment_dump(run_dir: Path) -> None:
+    """ansible-runner writes the child's environment to artifacts/<ident>/command; keep only command and cwd."""
+    for command_file in (run_dir / "artifacts").glob("*/command"):
+        try:
+            record = json.loads(command_file.read_text())
+        except (OSError, ValueError):
+            command_file.unlink(missing_ok=True)
+            continue
+        atomic_write(command_file, json.dumps({k: record.get(k) for k in ("command", "cwd")}) + "\n")
+
+
 def run_playbook(
     workspace: Workspace,
     playbook: str,
@@ -109,28 +242,36 @@ def run_playbook(
 ) -> RunResult:
     run_dir = workspace.new_run_dir(label)
     inventory_path = workspace.write_inventory(inventory, run_dir / "inventory" / "hosts.yml")
+    extravars_path = run_dir / "extravars.yml"
+    atomic_write(extravars_path, unsafe_yaml(extravars or {}))
     progress = Progress(label, stream)
-    env = {
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_LOCAL_TEMP": str(run_dir / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
     started = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(run_dir),
-        playbook=str(ROOT / "playbooks" / playbook),
-        inventory=str(inventory_path),
-        extravars=extravars or {},
-        envvars=env,
-        quiet=True,
-        event_handler=progress,
-        limit=limit,
-        settings={"suppress_env_files": True},
-    )
+    env = child_environment(run_dir)
+    with _StopSignals() as signals:
+        runner = ansible_runner.interface.init_runner(
+            private_data_dir=str(run_dir),
+            playbook=str(ROOT / "playbooks" / playbook),
+            inventory=str(inventory_path),
+            cmdline=f"-e @{extravars_path}",
+            envvars=env,
+            quiet=True,
+            event_handler=progress,
+            cancel_callback=signals.stopped,
+            limit=limit,
+            settings={"suppress_env_files": True, "pexpect_timeout": _CANCEL_POLL},
+        )
+        runner.config.env = _without_caller_environment(runner.config.env, env)
+        runner.run()
+    _drop_environment_dump(run_dir)
     elapsed = time.monotonic() - started
+    if signals.received is not None:
+        name = signal.Signals(signals.received).name
+        touched = ", ".join(f"{host} ({task})" for host, task in sorted(progress.started_on.items()) if host)
+        raise Interrupted(
+            f"stopped by {name}: ansible-playbook was ended after {elapsed:.0f}s; "
+            + (f"these hosts may be half done: {touched}; " if touched else "no host was changed yet; ")
+            + f"run the same -f {label} again to converge"
+        )
     ok = runner.rc == 0 and runner.status == "successful"
     if not ok and not progress.failures:
         progress.failures.append(f"ansible-runner ended with status {runner.status} (rc {runner.rc})")

@@ -35,6 +35,35 @@ EMPTY_STATE: dict[str, Any] = {
 KEEP_RUNS = 20
 
 
+class _UnsafeDumper(yaml.SafeDumper):
+    """Dumps every string value as !unsafe: Ansible then never renders it as a template."""
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("!unsafe", value)
+
+
+def _represent_mapping(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.Node:
+    # Keys stay plain (they are names the facade chose: variables, validated addresses); values are data.
+    pairs = [
+        (
+            yaml.SafeDumper.represent_str(dumper, k) if isinstance(k, str) else dumper.represent_data(k),
+            dumper.represent_data(v),
+        )
+        for k, v in value.items()
+    ]
+    return yaml.MappingNode("tag:yaml.org,2002:map", pairs)
+
+
+_UnsafeDumper.add_representer(str, _represent_unsafe)
+_UnsafeDumper.add_representer(dict, _represent_mapping)
+
+
+def unsafe_yaml(data: dict[str, Any]) -> str:
+    """YAML that Ansible loads as the same data, with every string marked !unsafe."""
+    return yaml.dump(data, Dumper=_UnsafeDumper, sort_keys=False, default_flow_style=False)
+
+
 def default_home() -> Path:
     return Path(os.environ.get("FATEOPS_HOME") or Path.home() / ".fateops").expanduser()
 
@@ -137,6 +166,7 @@ class Workspace:
             shutil.rmtree(old, ignore_errors=True)
 
     def write_inventory(self, inventory: dict[str, Any], path: Path | None = None) -> Path:
+        """An inventory is data: settings.yml's values and every other string reach Ansible as !unsafe."""
         target = path or self.inventory_path
-        atomic_write(target, yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False))
+        atomic_write(target, unsafe_yaml(inventory))
         return target
