@@ -16,6 +16,8 @@ from typing import Any
 from fateops.errors import FateopsError, UsageError
 
 DEFAULT_USER = "root"
+# Where parties live on their hosts, KubeFATE's and AnsibleFATE's place (settings: fate_base_dir).
+DEFAULT_BASE_DIR = "/data/projects/fate"
 STANDALONE_FLOW = "standalone"
 DEFAULT_HTTP_PORT = 9380
 DEFAULT_GRPC_PORT = 9360

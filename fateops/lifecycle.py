@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from fateops.deployment import (
+    DEFAULT_BASE_DIR,
     DEFAULT_USER,
     ExchangeHost,
     Flow,
@@ -34,10 +35,12 @@ EXCHANGE_PASSWORD_ENV = "FATEOPS_EXCHANGE_PASSWORD"
 
 
 def effective_settings(workspace: Workspace) -> dict[str, Any]:
+    """settings.yml with what every playbook relies on filled in: the plan, not each playbook, holds the default."""
     settings = workspace.settings()
     base_dir = os.environ.get("FATEOPS_BASE_DIR")
     if base_dir:
         settings["fate_base_dir"] = os.path.abspath(base_dir)
+    settings.setdefault("fate_base_dir", DEFAULT_BASE_DIR)
     return settings
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import MODEL_TASK
@@ -24,6 +25,9 @@ RETCODE_BAD_REQUEST = 100
 RETCODE_UNKNOWN_SERVICE = 104
 RETCODE_REMOTE = 105
 PREDICT_TIMEOUT = 10.0
+# The key of sendToRemoteFeatureData the facade sends the match id under (FATE-Serving's usual one); a host whose
+# data names its match column otherwise also looks the id up under "id".
+MATCH_ID_KEY = "id"
 
 
 class PredictError(FateopsError):
@@ -55,6 +59,15 @@ def _host_table(state: dict[str, Any], party_id: int, project: str | None) -> di
     raise UsageError(
         f"host {party_id} has no uploaded data to look features up in; upload its data with -f upload first"
     )
+
+
+def _guest_table(state: dict[str, Any], party_id: int, project: str | None) -> dict[str, Any] | None:
+    """The guest's uploaded table of the training project (None for an imported model, whose data is not here)."""
+    record = state["projects"].get(project) if project is not None else None
+    for table in (record or {}).get("tables", []):
+        if (table["role"], int(table["party_id"])) == ("guest", party_id):
+            return table
+    return None
 
 
 def _model_to_bind(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:
@@ -90,6 +103,12 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
             "host_party_ids": [str(h) for h in model["hosts"]],
         }
         bindings: dict[str, list[dict[str, Any]]] = {}
+        # The match id columns of the parties' data (FATE's match_id_name: any name): predict takes the id under
+        # any of them as well as under "id".
+        match_id_names = {MATCH_ID_KEY}
+        guest_table = _guest_table(state, model["guest"], model["project"])
+        if guest_table is not None:
+            match_id_names.add(guest_table.get("id_name") or MATCH_ID_KEY)
         parties = [("guest", model["guest"])] + [("host", h) for h in model["hosts"]]
         for role, party_id in parties:
             flow = deployed_flow(state, party_id)
@@ -104,7 +123,9 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
                 binding["model_archive"] = model["archives"][(role, party_id)]
             if role == "host":
                 table = _host_table(state, party_id, model["project"])
-                binding.update({"host_csv": table["path"], "id_column": table.get("id_name") or "id"})
+                id_column = table.get("id_name") or MATCH_ID_KEY
+                match_id_names.add(id_column)
+                binding.update({"host_csv": table["path"], "id_column": id_column})
             bindings.setdefault(flow.ip, []).append(binding)
         result = run_playbook(
             workspace, "load_bind.yml", recorded_inventory(workspace, state), "load_bind", {"fate_bindings": bindings}
@@ -117,6 +138,7 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
             "algorithm": model["algorithm"],
             "guest": model["guest"],
             "hosts": model["hosts"],
+            "match_id_names": sorted(match_id_names),
             "bound_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         workspace.save_state(state)
@@ -124,8 +146,11 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
     sys.stderr.write(f"fateops load_bind: {service_id} -> {model_id}/{model_version}: {what}\n")
 
 
-def parse_params(params: list[str] | None) -> tuple[list[Any] | dict[str, Any], str | None]:
-    """Feature values in header order, or name=value pairs; id=<value> is the match id sent to hosts."""
+def parse_params(
+    params: list[str] | None, match_id_names: Sequence[str] = (MATCH_ID_KEY,)
+) -> tuple[list[Any] | dict[str, Any], str | None]:
+    """Feature values in header order, or name=value pairs. The match id sent to the hosts is given as id=<value>
+    whatever the data's match column is called, or as <match column>=<value>."""
     if not params:
         raise PredictError(RETCODE_BAD_REQUEST, "no features given; pass -params VALUE ... or NAME=VALUE ...")
     match_id = None
@@ -134,7 +159,11 @@ def parse_params(params: list[str] | None) -> tuple[list[Any] | dict[str, Any], 
     for item in params:
         if "=" in item:
             name, value = item.split("=", 1)
-            if name == "id":
+            if name == MATCH_ID_KEY or name in match_id_names:
+                if match_id is not None and match_id != value:
+                    raise PredictError(
+                        RETCODE_BAD_REQUEST, f"two match ids given ({match_id} and {value}); give the id once"
+                    )
                 match_id = value
             else:
                 named[name] = _number(value)
@@ -163,9 +192,11 @@ def predict(workspace: Workspace, service_id: str | None, params: list[str] | No
         raise PredictError(
             RETCODE_UNKNOWN_SERVICE, f"service {service_id} is not bound; bind a model first with -f load_bind"
         )
-    features, match_id = parse_params(params)
+    match_id_names = [str(name) for name in service.get("match_id_names") or [MATCH_ID_KEY]]
+    features, match_id = parse_params(params, match_id_names)
     if service["hosts"] and match_id is None:
-        raise PredictError(RETCODE_BAD_REQUEST, "no id given; pass id=<match id> so the hosts can find their features")
+        columns = " or ".join(f"{name}=<match id>" for name in match_id_names)
+        raise PredictError(RETCODE_BAD_REQUEST, f"no id given; pass {columns} so the hosts can find their features")
     flow = deployed_flow(state, int(service["guest"]))
     body = {
         "head": {"serviceId": service_id},

@@ -454,7 +454,7 @@ def test_host_batch_partial_answers_per_row(cluster: Cluster) -> None:
         (_partial_head(hostPartyId="10009"), {"id": "u001"}, 106, "not served at this address"),
         (_partial_head(modelId="../../etc"), {"id": "u001"}, 100, "modelId"),
         (_partial_head(), {"id": "nobody-here"}, 113, "not in the feature store"),
-        (_partial_head(), {"id": 1.5}, 100, "is missing or is not a string or integer"),
+        (_partial_head(), {"id": 1.5}, 100, "matches on is missing or is not a string or integer"),
     ],
 )
 def test_host_partial_errors(cluster: Cluster, head: dict, send: dict, retcode: int, words: str) -> None:

@@ -14,6 +14,9 @@ from .errors import RetCode, ServingError
 from .model import check_name, linear_score
 from .repository import ModelRepository
 
+# The key a host also finds the match id under when its own match column has another name.
+FALLBACK_MATCH_KEY = "id"
+
 
 @dataclass(frozen=True)
 class PartialRequest:
@@ -75,14 +78,16 @@ def host_partial_scores(
         if not isinstance(send, Mapping):
             results.append(RowResult(index, RetCode.PARAM_ERROR, "sendToRemoteFeatureData must be an object"))
             continue
-        raw = send.get(key)
+        # The id under the host's own match column name, or under "id" (what FATE-Serving callers, and the
+        # facade, send whatever each host calls its column).
+        raw = send.get(key, send.get(FALLBACK_MATCH_KEY))
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
             results.append(
                 RowResult(
                     index,
                     RetCode.PARAM_ERROR,
-                    f"sendToRemoteFeatureData.{key} (the id host party {model.party_id} matches on) is missing "
-                    "or is not a string or integer",
+                    f"sendToRemoteFeatureData.{key} (or .{FALLBACK_MATCH_KEY}): the id host party {model.party_id} "
+                    "matches on is missing or is not a string or integer",
                 )
             )
             continue
