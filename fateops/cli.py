@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(failure)
         kind = "usage" if isinstance(exc, UsageError) else "error"
         sys.stderr.write(f"fateops {function}: {kind}: {exc}\n")
-        return 1
+        return getattr(exc, "exit_status", 1)
     except KeyboardInterrupt:
         print(_failure_output(function, "interrupted") or "")
         sys.stderr.write(f"fateops {function}: interrupted\n")

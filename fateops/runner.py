@@ -44,7 +44,8 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Interrupted(FateopsError):
     """A run stopped by SIGINT or SIGTERM; the message says what may be left half done."""
 
-    retcode = 130
+    # The shell's status for a command ended by Ctrl-C.
+    exit_status = 130
 
 
 @dataclass

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import csv
+import fcntl
 import json
 import os
 import random
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -104,6 +106,41 @@ def _guest_rows(path: Path) -> dict[str, list[str]]:
         reader = csv.reader(handle)
         next(reader)
         return {row[0]: row[2:] for row in reader}
+
+
+def _playbook_processes(home: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "ansible-playbook" in line and str(home) in line]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT])
+def test_ctrl_c_stops_the_playbook_before_the_lock_is_freed(user: User, signum: int):
+    """Ctrl-C on a deploy: the playbook's processes end first, then the failure result and what may be half done;
+    the next test's deploy converges from there."""
+    proc = subprocess.Popen(
+        ["python3", str(REPO / "script.py"), "-f", "deploy", "-ip", "127.0.0.1", "-id", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user.env,
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        # A task has started on the host: the playbook is changing it.
+        if "127.0.0.1: party:" in line:
+            break
+    assert _playbook_processes(user.home), "".join(seen)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out == "deploy failure.\n"
+    assert "stopped by SIGINT" in err and "may be half done: 127.0.0.1" in err
+    assert _playbook_processes(user.home) == []
+    # The workspace lock is free at once.
+    with (user.home / ".fateops" / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert not (user.home / ".fateops" / "state.json").exists() or user.state()["deployment"]["parties"] == []
 
 
 def test_seed_sequence_on_default_settings_with_the_users_own_data(user: User, tmp_path_factory):
