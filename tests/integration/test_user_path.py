@@ -109,7 +109,7 @@ def _guest_rows(path: Path) -> dict[str, list[str]]:
 
 
 def _playbook_processes(home: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if "ansible-playbook" in line and str(home) in line]
 
 
