@@ -97,7 +97,7 @@ class MigrationConfig:
 
 def _party_id(value: Any, where: str) -> int:
     try:
-        return fate_ids.party_id(value, f"{where}: party id")
+        return fate_ids.party_id(value, where if where.endswith("party_id") else f"{where}: party id")
     except fate_ids.IdError as exc:
         raise MigrationError(str(exc)) from None
 
@@ -170,7 +170,9 @@ def parse_migrate_config(data: Any) -> MigrationConfig:
     initiator_data = data.get("migrate_initiator")
     if not isinstance(initiator_data, Mapping) or initiator_data.get("role") not in ROLES:
         raise MigrationError('migrate_initiator must be {"role": "guest", "party_id": <new party id>}')
-    initiator = PartyRef(str(initiator_data["role"]), _party_id(initiator_data.get("party_id"), "migrate_initiator"))
+    initiator = PartyRef(
+        str(initiator_data["role"]), _party_id(initiator_data.get("party_id"), "migrate_initiator.party_id")
+    )
     if initiator.party_id not in migrate_role.get(initiator.role, []):
         raise MigrationError(
             f"migrate_initiator {initiator} is not in migrate_role.{initiator.role} "
