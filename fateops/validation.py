@@ -111,6 +111,7 @@ class _Leaf:
 @dataclass(frozen=True)
 class _Each:
     values: Any
+    keys: _Leaf | None = None
 
 
 def _accepts(check: Callable[[Any], Any]) -> Callable[[Any], bool]:
@@ -157,8 +158,8 @@ STATE_SHAPE: dict[str, Any] = {
     "version": _Leaf("an integer", _is_int),
     "deployment": {
         "parties": [{"party_id": PARTY_ID, "ip": ADDRESS}],
-        "hosts": _Each({"user": TEXT, "local?": FLAG, "flows?": [_FLOW]}),
-        "exchange?": {"ip": ADDRESS, "user?": TEXT, "local?": FLAG, "rabbitmq_ports?": _Each(PORT)},
+        "hosts": _Each({"user": TEXT, "local?": FLAG, "flows?": [_FLOW]}, keys=ADDRESS),
+        "exchange?": {"ip": ADDRESS, "user?": TEXT, "local?": FLAG, "rabbitmq_ports?": _Each(PORT, keys=PARTY_ID)},
     },
     "projects": _Each(
         {
@@ -181,7 +182,7 @@ STATE_SHAPE: dict[str, Any] = {
         {
             "model_id": MODEL_NAME,
             "model_version": MODEL_NAME,
-            "parties": _Each(_Each({"archive": TEXT, "tasks": [TEXT]})),
+            "parties": _Each(_Each({"archive": TEXT, "tasks": [TEXT]}, keys=PARTY_ID)),
         }
     ),
     "services": _Each(
@@ -203,7 +204,13 @@ def shape_problem(value: Any, shape: Any, where: str = "") -> str | None:
     if not isinstance(value, dict):
         return f"{here} is {_show(value)}, not an object"
     if isinstance(shape, _Each):
-        return next((p for k, item in value.items() if (p := shape_problem(item, shape.values, _key(where, k)))), None)
+        for key, item in value.items():
+            if shape.keys is not None and not shape.keys.accepts(key):
+                return f"{here} has the key {_show(key)}, which is not {shape.keys.what}"
+            problem = shape_problem(item, shape.values, _key(where, key))
+            if problem:
+                return problem
+        return None
     for name, inner in shape.items():
         key = name.rstrip("?")
         if key not in value:

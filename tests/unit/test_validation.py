@@ -252,6 +252,14 @@ def _broken(change) -> dict:
         (_broken(lambda s: s["services"]["s"].update(model_id="../x")), 'services.s.model_id is "../x", not a FATE'),
         (_broken(lambda s: s.update(models=[])), "models is [], not an object"),
         (_broken(lambda s: s.update(version="1")), 'version is "1", not an integer'),
+        (
+            _broken(lambda s: s["deployment"]["hosts"].update({"0.0.0.0": {"user": "root"}})),
+            'deployment.hosts has the key "0.0.0.0", which is not a host\'s IP address',
+        ),
+        (
+            _broken(lambda s: s["models"]["m/0"]["parties"]["guest"].update({"x": {"archive": "a", "tasks": []}})),
+            'models.m/0.parties.guest has the key "x", which is not a party id',
+        ),
     ],
 )
 def test_wrong_shapes_name_the_key(state, problem):
@@ -315,3 +323,17 @@ def test_defaults_are_named_in_the_fix():
 )
 def test_settings_that_pass(settings):
     assert validation.settings_problem(settings) is None
+
+
+def test_the_deployment_record_deploy_writes_has_the_shape():
+    from fateops import deployment, lifecycle
+
+    parties, users = deployment.parse_parties(["9999", "10000"], ["192.0.2.1", "192.0.2.2"])
+    hosts = deployment.group_hosts(parties, users)
+    settings = {"fate_topology": "star", "fate_exchange_host": "192.0.2.3"}
+    flows = deployment.plan_flows(hosts, settings)
+    exchange = deployment.plan_exchange(hosts, settings, None)
+    state = copy.deepcopy(EMPTY_STATE)
+    state["deployment"] = lifecycle._deployment_record(hosts, flows, exchange)
+    assert state["deployment"]["exchange"]["rabbitmq_ports"]
+    assert validation.shape_problem(state, validation.STATE_SHAPE) is None
