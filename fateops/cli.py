@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from fateops.errors import FateopsError, UsageError
 from fateops.workspace import Workspace
@@ -18,8 +19,18 @@ LINE_RESULT = ("deploy", "delete", "upload", "load_bind")
 JSON_RESULT = ("submit", "migrate", "import")
 
 
+class ArgumentError(UsageError):
+    """A flag argparse refused (unknown, missing its value, not one of its choices)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage and exits 2; the facade prints the function's failure result instead (see main).
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(f"{' '.join(message.split())}; see python3 script.py -h for the flags")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="script.py",
         description=(
             "Stand up FATE parties on many hosts and run the model life cycle on them. "
@@ -130,20 +141,45 @@ def _failure_output(function: str, message: str, retcode: int = 1) -> str:
     return ""
 
 
+def _fail(function: str, exc: FateopsError) -> int:
+    failure = _failure_output(function, str(exc), getattr(exc, "retcode", 1))
+    if failure:
+        print(failure)
+    kind = "usage" if isinstance(exc, UsageError) else "error"
+    sys.stderr.write(f"fateops {function}: {kind}: {exc}\n")
+    return getattr(exc, "exit_status", 1)
+
+
+def _function_of(argv: list[str]) -> str | None:
+    """The -f of a command line that is wrong elsewhere, so that its mistake gets that function's result."""
+    finder = _Parser(add_help=False)
+    finder.add_argument("-f", "--function")
+    try:
+        found, _ = finder.parse_known_args(argv)
+    except ArgumentError:
+        return None
+    return found.function
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+    except ArgumentError as exc:
+        function = _function_of(argv)
+        if function in FUNCTIONS:
+            return _fail(function, exc)
+        # No function, so no result shape to print: argparse's own status for a bad command line.
+        problem = f"-f {function!r} is not a function" if function else "no function given"
+        sys.stderr.write(f"fateops: usage: {problem}; pass -f one of {', '.join(FUNCTIONS)}\n")
+        return 2
     function = args.function
     handler = HANDLERS[function]
     workspace = Workspace()
     try:
         output = handler(workspace, args)
     except FateopsError as exc:
-        failure = _failure_output(function, str(exc), getattr(exc, "retcode", 1))
-        if failure:
-            print(failure)
-        kind = "usage" if isinstance(exc, UsageError) else "error"
-        sys.stderr.write(f"fateops {function}: {kind}: {exc}\n")
-        return getattr(exc, "exit_status", 1)
+        return _fail(function, exc)
     except KeyboardInterrupt:
         print(_failure_output(function, "interrupted") or "")
         sys.stderr.write(f"fateops {function}: interrupted\n")

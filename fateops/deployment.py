@@ -7,13 +7,13 @@ one host, one standalone FATE-Flow plays every party id (FATE's own standalone m
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from fateops.errors import FateopsError, UsageError
+from fateops.validation import parse_ip, parse_party_id
 
 DEFAULT_USER = "root"
 # Where parties live on their hosts, KubeFATE's and AnsibleFATE's place (settings: fate_base_dir).
@@ -149,23 +149,6 @@ class ExchangeHost:
         )
 
 
-def parse_party_id(text: str) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"party id {text!r} is not an integer; FATE party ids are positive integers") from None
-    if value <= 0:
-        raise UsageError(f"party id {value} must be a positive integer")
-    return value
-
-
-def parse_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise UsageError(f"{text!r} is not an IP address; give each host as an IPv4 or IPv6 address") from None
-
-
 def parse_parties(
     ids: list[str] | None,
     ips: list[str] | None,
@@ -188,7 +171,7 @@ def parse_parties(
     seen: dict[int, str] = {}
     user_of: dict[str, str] = {}
     for index, (raw_id, raw_ip) in enumerate(zip(ids, ips, strict=True)):
-        party_id, ip = parse_party_id(raw_id), parse_ip(raw_ip)
+        party_id, ip = parse_party_id(raw_id, "-id"), parse_ip(raw_ip, "-ip")
         if party_id in seen:
             if seen[party_id] == ip:
                 raise UsageError(f"party id {party_id} is listed twice; list each party once")
@@ -380,7 +363,7 @@ def plan_exchange(
     """The star's exchange for these parties, keeping the broker ports already handed out; None for a mesh."""
     if not hosts or not is_federated(hosts, settings) or topology(settings) != "star":
         return None
-    ip = parse_ip(str(settings["fate_exchange_host"]))
+    ip = parse_ip(settings["fate_exchange_host"], "fate_exchange_host in settings.yml")
     user = user or settings.get("fate_exchange_user") or (recorded.user if recorded else DEFAULT_USER)
     exchange = ExchangeHost(
         ip,

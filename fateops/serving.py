@@ -18,6 +18,7 @@ from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import recorded_inventory
 from fateops.migration import imported_model
 from fateops.runner import run_playbook
+from fateops.validation import check_model_name, check_service_name
 from fateops.workspace import Workspace
 
 # Retcodes of predict failures found before the guest's service is asked (FATE-Serving's numbering).
@@ -91,6 +92,10 @@ def _model_to_bind(state: dict[str, Any], model_id: str, model_version: str) -> 
 def load_bind(workspace: Workspace, model_id: str | None, model_version: str | None, service_id: str | None) -> None:
     if not model_id or model_version is None or not service_id:
         raise UsageError("load_bind needs -mid MODEL_ID -mver MODEL_VERSION -mname SERVICE_NAME")
+    # Party hosts build file paths from these: checked before anything else.
+    model_id = check_model_name(model_id, "-mid")
+    model_version = check_model_name(model_version, "-mver")
+    service_id = check_service_name(service_id)
     with workspace.locked():
         state = workspace.load_state()
         model = _model_to_bind(state, model_id, str(model_version))
@@ -186,6 +191,10 @@ def _number(text: str) -> Any:
 def predict(workspace: Workspace, service_id: str | None, params: list[str] | None) -> dict[str, Any]:
     if not service_id:
         raise PredictError(RETCODE_BAD_REQUEST, "no service name given; pass -mname SERVICE_NAME")
+    try:
+        service_id = check_service_name(service_id)
+    except UsageError as exc:
+        raise PredictError(RETCODE_BAD_REQUEST, str(exc)) from None
     state = workspace.load_state()
     service = state["services"].get(service_id)
     if service is None:

@@ -8,10 +8,11 @@ from typing import Any
 
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient, FateFlowError
 
-from fateops.deployment import deployed_flow, parse_party_id
+from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import effective_settings, recorded_inventory
 from fateops.runner import run_playbook
+from fateops.validation import check_model_name, check_project, parse_party_id
 from fateops.workspace import Workspace
 
 SUPERVISED = ("hetero_lr", "hetero_linr")
@@ -25,10 +26,10 @@ def parse_uploads(gp: list[str] | None, hp: list[str] | None) -> list[tuple[str,
         raise UsageError("no host data given; pass -hp ID PATH [ID PATH ...]")
     if len(hp) % 2:
         raise UsageError(f"-hp takes pairs ID PATH; got {len(hp)} values")
-    uploads = [("guest", parse_party_id(gp[0]), gp[1])]
+    uploads = [("guest", parse_party_id(gp[0], "-gp"), gp[1])]
     seen: set[int] = set()
     for index in range(0, len(hp), 2):
-        party_id = parse_party_id(hp[index])
+        party_id = parse_party_id(hp[index], "-hp")
         if party_id in seen:
             raise UsageError(f"host party {party_id} is given twice in -hp; give each host one file")
         seen.add(party_id)
@@ -36,20 +37,12 @@ def parse_uploads(gp: list[str] | None, hp: list[str] | None) -> list[tuple[str,
     return uploads
 
 
-def _check_project(project: str | None) -> str:
-    if not project:
-        raise UsageError("no project given; pass -proj NAME")
-    if not project.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(f"project {project!r} may hold only letters, digits, '-' and '_'")
-    return project
-
-
 def table_name(role: str, party_id: int) -> str:
     return f"{role}_{party_id}"
 
 
 def upload(workspace: Workspace, gp: list[str] | None, hp: list[str] | None, project: str | None) -> None:
-    project = _check_project(project)
+    project = check_project(project)
     files = parse_uploads(gp, hp)
     with workspace.locked():
         state = workspace.load_state()
@@ -99,13 +92,13 @@ def upload(workspace: Workspace, gp: list[str] | None, hp: list[str] | None, pro
 
 def _arbiter(settings: dict[str, Any], hosts: list[int]) -> int:
     configured = settings.get("fate_arbiter_party_id")
-    return parse_party_id(str(configured)) if configured is not None else hosts[0]
+    return parse_party_id(configured, "fate_arbiter_party_id in settings.yml") if configured is not None else hosts[0]
 
 
 def submit(workspace: Workspace, algorithm: str | None, project: str | None, mode: int | None) -> dict[str, Any]:
     if not algorithm:
         raise UsageError("no algorithm given; pass -alg hetero_lr, hetero_linr or example")
-    project = _check_project(project)
+    project = check_project(project)
     settings = effective_settings(workspace)
     with workspace.locked():
         state = workspace.load_state()
@@ -180,6 +173,7 @@ def job_roles(job: dict[str, Any]) -> list[tuple[str, int]]:
 def query(workspace: Workspace, job_id: str | None) -> str:
     if not job_id:
         raise UsageError("no job id given; pass -jid JOB_ID")
+    job_id = check_model_name(job_id, "-jid")
     state = workspace.load_state()
     job = state["jobs"].get(job_id)
     if job is None:

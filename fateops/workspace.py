@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fateops.errors import FateopsError
+from fateops.validation import STATE_SHAPE, settings_problem, shape_problem
 
 STATE_VERSION = 1
 EMPTY_STATE: dict[str, Any] = {
@@ -133,8 +134,20 @@ class Workspace:
             raise FateopsError(
                 f"the workspace state {self.state_path} is unreadable ({exc}); restore it or remove it"
             ) from None
+        if not isinstance(state, dict):
+            raise FateopsError(
+                f"the workspace state {self.state_path} holds {type(state).__name__}, not an object; "
+                "restore it from a backup or move it aside to start an empty workspace"
+            )
         for key, value in EMPTY_STATE.items():
             state.setdefault(key, copy.deepcopy(value))
+        # Checked whole on load, so a hand-edited or foreign file is one clear error, not a traceback later.
+        problem = shape_problem(state, STATE_SHAPE)
+        if problem:
+            raise FateopsError(
+                f"the workspace state {self.state_path} is not fateops state: {problem}; fix that key or restore "
+                "the file from a backup"
+            )
         return state
 
     def save_state(self, state: dict[str, Any]) -> None:
@@ -151,6 +164,9 @@ class Workspace:
             raise FateopsError(f"{self.settings_path} is not valid YAML ({exc}); fix or remove it") from None
         if not isinstance(data, dict):
             raise FateopsError(f"{self.settings_path} must hold a mapping of variable names to values")
+        problem = settings_problem(data)
+        if problem:
+            raise FateopsError(f"{self.settings_path}: {problem}")
         return data
 
     def new_run_dir(self, function: str) -> Path:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.fateops.federation.plugins.module_utils import fate_ids
+
 FEDERATED_MODES = ("SINGLE", "MULTIPLE")
 ROLES = ("guest", "host", "arbiter")
 MANIFEST_FORMAT = "fateops-model-archive/1"
@@ -94,13 +96,10 @@ class MigrationConfig:
 
 
 def _party_id(value: Any, where: str) -> int:
-    # bool is an int in Python, and "10000" is what hand-written JSON often holds: accept digits only.
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise MigrationError(f"{where}: party id {value!r} is not an integer; FATE party ids are positive integers")
-    number = int(str(value).strip())
-    if number <= 0:
-        raise MigrationError(f"{where}: party id {number} must be a positive integer")
-    return number
+    try:
+        return fate_ids.party_id(value, where if where.endswith("party_id") else f"{where}: party id")
+    except fate_ids.IdError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 def _role_lists(data: Any, where: str) -> dict[str, list[int]]:
@@ -124,6 +123,17 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, (dict, list, bool)):
         raise MigrationError(f"{key} is missing; give the {key} of the model to migrate")
     return str(value).strip()
+
+
+def _model_name(data: Mapping[str, Any], key: str) -> str:
+    """A model id or version of the config: FATE's id characters only, since paths on party hosts hold it."""
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise MigrationError(f"{key} is missing; give the {key} of the model")
+    try:
+        return fate_ids.model_name(value, key)
+    except fate_ids.IdError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 def parse_migrate_config(data: Any) -> MigrationConfig:
@@ -160,24 +170,23 @@ def parse_migrate_config(data: Any) -> MigrationConfig:
     initiator_data = data.get("migrate_initiator")
     if not isinstance(initiator_data, Mapping) or initiator_data.get("role") not in ROLES:
         raise MigrationError('migrate_initiator must be {"role": "guest", "party_id": <new party id>}')
-    initiator = PartyRef(str(initiator_data["role"]), _party_id(initiator_data.get("party_id"), "migrate_initiator"))
+    initiator = PartyRef(
+        str(initiator_data["role"]), _party_id(initiator_data.get("party_id"), "migrate_initiator.party_id")
+    )
     if initiator.party_id not in migrate_role.get(initiator.role, []):
         raise MigrationError(
             f"migrate_initiator {initiator} is not in migrate_role.{initiator.role} "
             f"{migrate_role.get(initiator.role, [])}; the initiator is one of the new parties"
         )
-    unify = data.get("unify_model_version")
-    unify_text = str(unify).strip() if unify not in (None, "") else None
-    if unify_text is not None and not re.fullmatch(r"[\w.\-]+", unify_text):
-        raise MigrationError(f"unify_model_version {unify_text!r} may hold only letters, digits, '.', '-' and '_'")
+    unify_text = _model_name(data, "unify_model_version") if data.get("unify_model_version") not in (None, "") else None
     config = MigrationConfig(
         federated_mode=mode,
         initiator=initiator,
         role=role,
         migrate_role=migrate_role,
         execute_party=execute_party,
-        model_id=_text(data, "model_id"),
-        model_version=_text(data, "model_version"),
+        model_id=_model_name(data, "model_id"),
+        model_version=_model_name(data, "model_version"),
         unify_model_version=unify_text,
     )
     if mode == "SINGLE":
@@ -210,8 +219,8 @@ def parse_import_config(data: Any) -> ImportConfig:
     return ImportConfig(
         role=str(role),
         party_id=_party_id(data.get("party_id"), "party_id"),
-        model_id=_text(data, "model_id"),
-        model_version=_text(data, "model_version"),
+        model_id=_model_name(data, "model_id"),
+        model_version=_model_name(data, "model_version"),
         file=_text(data, "file"),
         force_update=bool(data.get("force_update", False)),
     )

@@ -219,6 +219,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fateops.federation.plugins.module_utils import fate_ids
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
     FateFlowClient,
     FateFlowError,
@@ -259,6 +260,7 @@ def migrate(module: AnsibleModule, client: FateFlowClient, config: MigrationConf
     new_version = config.unify_model_version or params["job_id"]
     if not new_version:
         raise MigrationError("no job_id given and the config has no unify_model_version; pass job_id")
+    new_version = fate_ids.model_name(new_version, "job_id")
     dest_dir = Path(params["dest_dir"])
     party_map = config.party_map()
     archives: list[dict[str, Any]] = []
@@ -349,7 +351,13 @@ def import_archive(module: AnsibleModule, client: FateFlowClient) -> dict[str, A
 
 
 def _identity(params: dict[str, Any]) -> ArchiveIdentity:
-    return ArchiveIdentity(params["model_id"], params["model_version"], params["role"], params["party_id"])
+    # These name files and store keys on this host: refuse anything but FATE's ids, whatever the caller checked.
+    return ArchiveIdentity(
+        fate_ids.model_name(params["model_id"], "model_id"),
+        fate_ids.model_name(params["model_version"], "model_version"),
+        params["role"],
+        str(fate_ids.party_id(params["party_id"], "party_id")),
+    )
 
 
 def export_part(module: AnsibleModule, client: FateFlowClient) -> dict[str, Any]:
@@ -478,7 +486,7 @@ def main() -> None:
             result = store_part(module)
         else:
             result = restore_part(module)
-    except (MigrationError, StoreError) as exc:
+    except (MigrationError, StoreError, fate_ids.IdError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     except FateFlowError as exc:
         module.fail_json(msg=str(exc), changed=False, **exc.as_dict())

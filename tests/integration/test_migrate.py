@@ -124,7 +124,7 @@ def test_bad_migration_input_changes_nothing(facade: Facade, trained: dict, tmp_
         ),
         "id not an integer": (
             seed_config(trained["model_id"], migrate_role={"guest": ["9x"], "arbiter": [100], "host": [100]}),
-            "is not an integer",
+            "is not a party id",
         ),
         "party not deployed": (
             seed_config(

@@ -34,20 +34,44 @@ def test_long_spellings():
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "out", "problem"),
     [
-        ["-f", "train"],
-        ["-f", "submit", "-alg", "svm"],
-        ["-f", "submit", "-m", "2"],
-        ["-f", "upload", "-gp", "1"],
-        [],
+        (["-f", "submit", "-alg", "svm"], "json", "argument -alg: invalid choice: 'svm'"),
+        (["-f", "submit", "-m", "2"], "json", "argument -m: invalid choice: 2 (choose from 0, 1)"),
+        (["-f", "upload", "-gp", "1"], "upload failure.\n", "argument -gp: expected 2 arguments"),
+        (["-f", "deploy", "--bogus"], "deploy failure.\n", "unrecognized arguments: --bogus"),
+        (["--function=load_bind", "-mid"], "load_bind failure.\n", "argument -mid: expected one argument"),
+        (["-f", "query", "-jid"], "", "argument -jid: expected one argument"),
     ],
 )
-def test_bad_flags_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        parse(*argv)
-    assert exit_info.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+def test_bad_flags_print_the_failure_result(argv, out, problem, tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("FATEOPS_HOME", str(tmp_path / "ws"))
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    if out == "json":
+        assert json.loads(captured.out)["retcode"] == 1
+    else:
+        assert captured.out == out
+    assert captured.err.count("\n") == 1 and problem in captured.err and "script.py -h" in captured.err
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [(["-f", "train"], "-f 'train' is not a function"), ([], "no function given"), (["-id", "1"], "no function")],
+)
+def test_no_function_exits_2_with_one_line(argv, problem, capsys):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and problem in captured.err and "pass -f one of deploy" in captured.err
+
+
+def test_parser_refuses_with_an_error_not_an_exit():
+    with pytest.raises(cli.ArgumentError, match="invalid choice"):
+        parse("-f", "submit", "-alg", "svm")
 
 
 def test_help_is_english(capsys):
@@ -88,7 +112,7 @@ def test_every_function_has_a_handler():
     [
         ("migrate", None, "no config given; pass -conf migrate_model.json"),
         ("migrate", "missing.json", "does not exist"),
-        ("migrate", {"job_parameters": {"federated_mode": "MULTIPLE"}, "role": {"guest": ["x"]}}, "is not an integer"),
+        ("migrate", {"job_parameters": {"federated_mode": "MULTIPLE"}, "role": {"guest": ["x"]}}, "is not a party id"),
         ("import", {"role": "guest", "party_id": 99, "model_id": "m", "model_version": "v"}, "file is missing"),
         ("import", "[1]", "must hold one JSON object"),
     ],

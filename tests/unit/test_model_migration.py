@@ -89,9 +89,9 @@ def test_string_party_ids_and_unify_version():
     [
         ({"migrate_role": {"guest": [99], "host": [100]}}, "migrate_role has roles"),
         ({"migrate_role": {"guest": [99, 98], "arbiter": [100], "host": [100]}}, "one new id per old id"),
-        ({"role": {"guest": ["99x"], "arbiter": [10000], "host": [10000]}}, "is not an integer"),
-        ({"migrate_role": {"guest": [99.5], "arbiter": [100], "host": [100]}}, "is not an integer"),
-        ({"migrate_role": {"guest": [True], "arbiter": [100], "host": [100]}}, "is not an integer"),
+        ({"role": {"guest": ["99x"], "arbiter": [10000], "host": [10000]}}, "is not a party id"),
+        ({"migrate_role": {"guest": [99.5], "arbiter": [100], "host": [100]}}, "is not a party id"),
+        ({"migrate_role": {"guest": [True], "arbiter": [100], "host": [100]}}, "is not a party id"),
         ({"migrate_role": {"guest": [0], "arbiter": [100], "host": [100]}}, "positive integer"),
         ({"execute_party": {"guest": [9998]}}, "is not among role.guest"),
         ({"migrate_initiator": {"role": "guest", "party_id": 9999}}, "is not in migrate_role.guest"),
@@ -100,7 +100,16 @@ def test_string_party_ids_and_unify_version():
         ({"job_parameters": {}}, "federated_mode missing"),
         ({"model_id": ""}, "model_id is missing"),
         ({"role": {"judge": [1]}}, "unknown role 'judge'"),
-        ({"unify_model_version": "a b"}, "may hold only"),
+        ({"unify_model_version": "a b"}, "is not a FATE id"),
+        ({"unify_model_version": ".."}, "unify_model_version '..' is not a FATE id"),
+        ({"model_id": "../../etc"}, "model_id '../../etc' is not a FATE id"),
+        ({"model_id": ["x"]}, r"model_id \['x'\] is not a FATE id"),
+        ({"model_version": "a/b"}, "model_version 'a/b' is not a FATE id"),
+        ({"model_version": "-1"}, "model_version '-1' is not a FATE id"),
+        ({"role": {"guest": ["٩٩٩٩"], "arbiter": [10000], "host": [10000]}}, "role.guest: party id '٩٩٩٩' is not"),
+        ({"role": {"guest": ["+9999"], "arbiter": [10000], "host": [10000]}}, "'\\+9999' is not a party id"),
+        ({"role": {"guest": [" 9999 "], "arbiter": [10000], "host": [10000]}}, "' 9999 ' is not a party id"),
+        ({"migrate_role": {"guest": [10**25], "arbiter": [100], "host": [100]}}, "is not a party id"),
         (
             {"job_parameters": {"federated_mode": "SINGLE"}, "execute_party": {"host": [10000]}},
             "not in execute_party",
@@ -117,10 +126,14 @@ def test_import_config():
         {"role": "guest", "party_id": "99", "model_id": "m", "model_version": "v", "file": "/tmp/x.zip"}
     )
     assert (config.role, config.party_id, config.force_update) == ("guest", 99, False)
-    with pytest.raises(MigrationError, match="is not an integer"):
+    with pytest.raises(MigrationError, match="is not a party id"):
         parse_import_config({"role": "guest", "party_id": "nine", "model_id": "m", "model_version": "v", "file": "f"})
     with pytest.raises(MigrationError, match="file is missing"):
         parse_import_config({"role": "host", "party_id": 1, "model_id": "m", "model_version": "v"})
+    for key, value in (("model_id", "../../etc"), ("model_version", "a/b"), ("party_id", "1_000")):
+        with pytest.raises(MigrationError, match=f"{key} '{value}' is not a"):
+            parse_import_config({"role": "host", "party_id": 1, "model_id": "m", "model_version": "v", key: value})
+    assert parse_import_config({"role": "host", "party_id": 1, "model_id": "m", "model_version": 0, "file": "f"})
 
 
 def test_legacy_model_id_is_rewritten():

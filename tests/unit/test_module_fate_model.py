@@ -187,3 +187,35 @@ def test_export_store_restore_with_a_file_store(flow, tmp_path):
     ]
     outcome, missing = run(flow, state="restored", file=str(target), store=store, **{**part, "model_version": "9"})
     assert outcome == "fail" and "holds no archive" in missing["msg"]
+
+
+@pytest.mark.parametrize(
+    ("state", "changes", "message"),
+    [
+        ("exported", {"model_id": "../../etc"}, "model_id '../../etc' is not a FATE id"),
+        ("exported", {"model_version": "a/b"}, "model_version 'a/b' is not a FATE id"),
+        ("exported", {"party_id": "٩٩٩٩"}, "party_id '٩٩٩٩' is not a party id"),
+        ("imported", {"model_id": "..", "archive_dir": "/nonexistent"}, "model_id '..' is not a FATE id"),
+        ("stored", {"model_version": "-x", "store": {"engine": "file", "path": "/nonexistent"}}, "not a FATE id"),
+    ],
+)
+def test_ids_that_would_build_paths_are_refused_on_the_host(flow, tmp_path, state, changes, message):
+    args = {
+        "state": state,
+        "role": "host",
+        "party_id": "10000",
+        "model_id": MODEL_ID,
+        "model_version": "0",
+        "dest_dir": str(tmp_path / "exports"),
+        "file": str(tmp_path / "x.zip"),
+        **changes,
+    }
+    outcome, result = run(flow, **args)
+    assert outcome == "fail" and message in result["msg"]
+    assert flow.requests == [] and not (tmp_path / "exports").exists()
+
+
+def test_migrate_refuses_a_job_id_that_is_not_a_fate_id(flow, tmp_path):
+    outcome, result = run(flow, **migrate_args(tmp_path, job_id="../up"))
+    assert outcome == "fail" and "job_id '../up' is not a FATE id" in result["msg"]
+    assert flow.requests == []

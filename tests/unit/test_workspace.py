@@ -22,9 +22,9 @@ def test_fresh_workspace_has_empty_state(tmp_path):
 def test_state_round_trip_mode_0600(tmp_path):
     ws = Workspace(tmp_path / "ws")
     state = ws.load_state()
-    state["projects"]["p"] = {"tables": 1}
+    state["projects"]["p"] = {"tables": []}
     ws.save_state(state)
-    assert ws.load_state()["projects"] == {"p": {"tables": 1}}
+    assert ws.load_state()["projects"] == {"p": {"tables": []}}
     assert stat.S_IMODE(os.stat(ws.state_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(ws.home).st_mode) == 0o700
 

@@ -1,0 +1,344 @@
+"""The facade's input rules: every value a user hands the controller is checked here before anything runs.
+
+Party ids and model ids follow FATE's rules in module_utils/fate_ids.py, which party hosts apply again; here a
+bad value becomes a UsageError (nothing was changed). Addresses must name one host; names become FATE
+namespaces and service ids, so they stay within ASCII.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from ansible_collections.fateops.federation.plugins.module_utils import fate_ids
+
+from fateops import ROOT
+from fateops.errors import UsageError
+
+NAME_MAX_LENGTH = 128
+# ASCII only (str.isalnum takes any script's letters); a leading '-' would read as a flag wherever it is passed.
+_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_\-]{{0,{NAME_MAX_LENGTH - 1}}}")
+# IPv4 blocks that never name one host: "this network" (0/8) and the reserved class E (240/4, with the limited
+# broadcast 255.255.255.255).
+_NOT_A_HOST_V4 = (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("240.0.0.0/4"))
+
+
+def parse_party_id(value: Any, what: str = "party id") -> int:
+    try:
+        return fate_ids.party_id(value, what)
+    except fate_ids.IdError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_model_name(value: Any, what: str) -> str:
+    """A model id, model version or job id (what: the flag or field that gave it, named in the error)."""
+    try:
+        return fate_ids.model_name(value, what)
+    except fate_ids.IdError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _host_address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if address.is_unspecified:
+        return "the unspecified address (any address, not a host)"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address):
+        if address == ipaddress.IPv4Address("255.255.255.255"):
+            return "the broadcast address"
+        if any(address in network for network in _NOT_A_HOST_V4):
+            return "a reserved address that no host has"
+    elif address.ipv4_mapped is not None:
+        return _host_address_problem(address.ipv4_mapped)
+    return None
+
+
+def parse_ip(value: Any, what: str = "host address") -> str:
+    """One host's unicast IPv4 or IPv6 address, in its canonical form. Loopback is allowed (one-host setups)."""
+    try:
+        address = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise UsageError(f"{what} {value!r} is not an IP address; give each host as an IPv4 or IPv6 address")
+    problem = _host_address_problem(address)
+    if problem:
+        raise UsageError(
+            f"{what} {value} is {problem}; give the unicast address of the host itself, such as 192.0.2.10 "
+            "(127.0.0.1 for this host)"
+        )
+    return str(address)
+
+
+def check_name(value: Any, what: str, flag: str) -> str:
+    """A project or service name: ASCII letters, digits, '_' and '-', not starting with '-'."""
+    if not value:
+        raise UsageError(f"no {what} given; pass {flag} NAME")
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise UsageError(
+            f"{what} {value!r} may hold only ASCII letters, digits, '_' and '-', must not start with '-' and has at "
+            f"most {NAME_MAX_LENGTH} characters; pass {flag} with such a name"
+        )
+    return value
+
+
+def check_project(value: Any) -> str:
+    return check_name(value, "project", "-proj")
+
+
+def check_service_name(value: Any) -> str:
+    return check_name(value, "service name", "-mname")
+
+
+# --- The shape of the workspace's files -------------------------------------------------------------------------
+# A shape is a record (dict: key -> shape; a key ending in "?" may be missing), _Each (a mapping of any keys to
+# one shape), a one-element list (a list of that shape), or a _Leaf. Records may hold more keys than listed, so
+# that a newer fateops may add fields.
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    what: str
+    accepts: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class _Each:
+    values: Any
+    keys: _Leaf | None = None
+
+
+def _accepts(check: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    def accepts(value: Any) -> bool:
+        try:
+            check(value)
+        except UsageError:
+            return False
+        return True
+
+    return accepts
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _nullable(leaf: _Leaf) -> _Leaf:
+    return _Leaf(f"{leaf.what} or null", lambda value: value is None or leaf.accepts(value))
+
+
+TEXT = _Leaf("a string", lambda value: isinstance(value, str))
+FLAG = _Leaf("true or false", lambda value: isinstance(value, bool))
+PORT = _Leaf("a port number from 1 to 65535", lambda value: _is_int(value) and 0 < value < 65536)
+PARTY_ID = _Leaf("a party id", _accepts(parse_party_id))
+ADDRESS = _Leaf("a host's IP address", _accepts(parse_ip))
+MODEL_NAME = _Leaf("a FATE id", _accepts(lambda value: check_model_name(value, "id")))
+ANY = _Leaf("anything", lambda value: True)
+OBJECT = _Leaf("an object", lambda value: isinstance(value, dict))
+
+_FLOW = {
+    "name": TEXT,
+    "party_ids": [PARTY_ID],
+    "http_port": PORT,
+    "grpc_port": PORT,
+    "serving_port?": PORT,
+    "federation?": TEXT,
+    **{
+        f"{name}?": _nullable(PORT)
+        for name in ("nginx_port", "rabbitmq_port", "rabbitmq_management_port", "rabbitmq_dist_port")
+    },
+}
+STATE_SHAPE: dict[str, Any] = {
+    "version": _Leaf("an integer", _is_int),
+    "deployment": {
+        "parties": [{"party_id": PARTY_ID, "ip": ADDRESS}],
+        "hosts": _Each({"user": TEXT, "local?": FLAG, "flows?": [_FLOW]}, keys=ADDRESS),
+        "exchange?": {"ip": ADDRESS, "user?": TEXT, "local?": FLAG, "rabbitmq_ports?": _Each(PORT, keys=PARTY_ID)},
+    },
+    "projects": _Each(
+        {
+            "tables": [{"role": TEXT, "party_id": PARTY_ID, "path": TEXT, "namespace": TEXT, "name": TEXT}],
+            "uploaded_at?": TEXT,
+        }
+    ),
+    "jobs": _Each(
+        {
+            "project": TEXT,
+            "algorithm": TEXT,
+            "guest": PARTY_ID,
+            "hosts": [PARTY_ID],
+            "arbiter?": _nullable(PARTY_ID),
+            "model_id": MODEL_NAME,
+            "model_version": MODEL_NAME,
+        }
+    ),
+    "models": _Each(
+        {
+            "model_id": MODEL_NAME,
+            "model_version": MODEL_NAME,
+            "parties": _Each(_Each({"archive": TEXT, "tasks": [TEXT]}, keys=PARTY_ID)),
+        }
+    ),
+    "services": _Each(
+        {"model_id": MODEL_NAME, "model_version": MODEL_NAME, "algorithm": TEXT, "guest": PARTY_ID, "hosts": [PARTY_ID]}
+    ),
+    "migrations?": _Each(OBJECT),
+}
+
+
+def shape_problem(value: Any, shape: Any, where: str = "") -> str | None:
+    """The first place where value does not have the shape, as "<key> <what is wrong>"; None when it has it."""
+    here = where or "the top level"
+    if isinstance(shape, _Leaf):
+        return None if shape.accepts(value) else f"{here} is {_show(value)}, not {shape.what}"
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{here} is {_show(value)}, not a list"
+        return next((p for i, item in enumerate(value) if (p := shape_problem(item, shape[0], f"{where}[{i}]"))), None)
+    if not isinstance(value, dict):
+        return f"{here} is {_show(value)}, not an object"
+    if isinstance(shape, _Each):
+        for key, item in value.items():
+            if shape.keys is not None and not shape.keys.accepts(key):
+                return f"{here} has the key {_show(key)}, which is not {shape.keys.what}"
+            problem = shape_problem(item, shape.values, _key(where, key))
+            if problem:
+                return problem
+        return None
+    for name, inner in shape.items():
+        key = name.rstrip("?")
+        if key not in value:
+            if not name.endswith("?"):
+                return f"{here} has no {key}"
+            continue
+        problem = shape_problem(value[key], inner, _key(where, key))
+        if problem:
+            return problem
+    return None
+
+
+def _key(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --- settings.yml ---------------------------------------------------------------------------------------------
+# Role variables are typed by the roles' meta/argument_specs.yml (read from there, not repeated here); these are
+# the variables the controller itself reads, or reads with a stricter rule. Unknown keys pass as inventory
+# variables.
+
+
+def _ascii_int(value: Any) -> int | None:
+    if _is_int(value):
+        return value
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def _setting_port(value: Any) -> bool:
+    number = _ascii_int(value)
+    return number is not None and 0 < number < 65536
+
+
+INTEGER = _Leaf("an integer", lambda value: _ascii_int(value) is not None)
+POSITIVE = _Leaf("a positive integer", lambda value: (_ascii_int(value) or 0) > 0)
+SETTING_PORT = _Leaf("a port number from 1 to 65535", _setting_port)
+NUMBER = _Leaf("a number", lambda value: _is_int(value) or isinstance(value, float))
+# Ansible's bool type takes these spellings too.
+_BOOLEAN_WORDS = {"yes", "no", "true", "false", "on", "off", "1", "0", "y", "n"}
+BOOLEAN = _Leaf(
+    "true or false",
+    lambda value: isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS),
+)
+# Paths on party hosts: a relative one would be relative to wherever a module happens to run.
+ABSOLUTE_PATH = _Leaf("an absolute path", lambda value: isinstance(value, str) and value.startswith("/"))
+
+CONTROLLER_SETTINGS: dict[str, Any] = {
+    "fate_base_dir": ABSOLUTE_PATH,
+    "fate_host_python": ABSOLUTE_PATH,
+    "fate_topology": _Leaf("mesh or star", lambda value: value in ("mesh", "star")),
+    "fate_exchange_host": ADDRESS,
+    "fate_exchange_user": TEXT,
+    "fate_arbiter_party_id": PARTY_ID,
+    "fate_job_options": _Each(OBJECT),
+    "fate_port_step": POSITIVE,
+    "fate_compose_port_step": POSITIVE,
+    **{
+        name: SETTING_PORT
+        for name in (
+            "fate_flow_http_port",
+            "fate_flow_grpc_port",
+            "fate_serving_port",
+            "fate_nginx_http_port",
+            "fate_rabbitmq_port",
+            "fate_rabbitmq_management_port",
+            "fate_rabbitmq_dist_port",
+            "fate_exchange_nginx_http_port",
+            "fate_exchange_serving_port",
+            "fate_exchange_rabbitmq_port_base",
+            "fate_proxy_port",
+            "fate_board_port",
+            "fate_compose_serving_exchange_port",
+        )
+    },
+}
+_SPEC_TYPES = {
+    "int": INTEGER,
+    "float": NUMBER,
+    "bool": BOOLEAN,
+    "str": TEXT,
+    "path": ABSOLUTE_PATH,
+    "dict": OBJECT,
+    "raw": ANY,
+}
+
+
+def _spec_shape(option: dict[str, Any]) -> Any:
+    kind = option.get("type", "str")
+    if kind == "list":
+        element = _SPEC_TYPES.get(option.get("elements", "raw"), ANY)
+        # A list of files may name the controller's own files, relative to where fateops runs.
+        return [TEXT if element is ABSOLUTE_PATH else element]
+    leaf = _SPEC_TYPES.get(kind, ANY)
+    choices = option.get("choices")
+    if choices:
+        names = ", ".join(str(choice) for choice in choices)
+        return _Leaf(f"one of {names}", lambda value: leaf.accepts(value) and value in choices)
+    return leaf
+
+
+@functools.cache
+def setting_options() -> dict[str, tuple[Any, Any]]:
+    """Every known setting: name -> (shape, default or None), from the roles' specs and CONTROLLER_SETTINGS."""
+    options: dict[str, tuple[Any, Any]] = {}
+    for spec_file in sorted((ROOT / "roles").glob("*/meta/argument_specs.yml")):
+        entry_points = (yaml.safe_load(spec_file.read_text()) or {}).get("argument_specs") or {}
+        for entry in entry_points.values():
+            for name, option in (entry.get("options") or {}).items():
+                options.setdefault(name, (_spec_shape(option), option.get("default")))
+    for name, shape in CONTROLLER_SETTINGS.items():
+        options[name] = (shape, options.get(name, (None, None))[1])
+    return options
+
+
+def settings_problem(settings: dict[str, Any]) -> str | None:
+    """The first wrongly typed known setting, as "<key> is <value>, not <what>; <fix>"; None when all are right."""
+    options = setting_options()
+    for name, value in settings.items():
+        if name not in options:
+            continue
+        shape, default = options[name]
+        problem = shape_problem(value, shape, name)
+        if problem:
+            fallback = f" (default {_show(default)})" if default not in (None, "", [], {}) else ""
+            return f"{problem}; give {name} such a value, or remove it to use the default{fallback}"
+    return None
