@@ -451,8 +451,10 @@ def build_inventory(
     exchange_absent: ExchangeHost | None = None,
     connection: dict[str, dict[str, Any]] | None = None,
     removed: list[int] | None = None,
+    deployment_id: str | None = None,
 ) -> dict[str, Any]:
-    """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts."""
+    """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts.
+    deployment_id: the workspace's, which every instance records as its owner (fate_deployment_id)."""
     connection = connection or {}
 
     def entry_for(ip: str, local: bool, user: str) -> dict[str, Any]:
@@ -485,6 +487,9 @@ def build_inventory(
         "fate_serving_peers": serving_peers(flows, exchange),
         "fate_federation": federation_vars(flows, exchange, removed),
     }
+    if deployment_id:
+        # After the settings: settings.yml cannot pass for another deployment.
+        all_vars["fate_deployment_id"] = deployment_id
     return {"all": {"vars": all_vars, "children": children}}
 
 

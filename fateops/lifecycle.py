@@ -27,8 +27,8 @@ from fateops.deployment import (
     plan_flows,
 )
 from fateops.errors import FateopsError, UsageError
-from fateops.runner import run_playbook
-from fateops.workspace import Workspace
+from fateops.runner import RunResult, run_playbook
+from fateops.workspace import Workspace, deployment_id
 
 # The exchange has no party id, so no -pw slot: its password, if its key is not installed yet, comes from here.
 EXCHANGE_PASSWORD_ENV = "FATEOPS_EXCHANGE_PASSWORD"
@@ -62,9 +62,10 @@ def _recorded_exchange(state: dict[str, Any]) -> ExchangeHost | None:
 
 
 def _deployment_record(
-    hosts: dict[str, Host], flows: dict[str, list[Flow]], exchange: ExchangeHost | None
+    deployment_id: str, hosts: dict[str, Host], flows: dict[str, list[Flow]], exchange: ExchangeHost | None
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
+        "id": deployment_id,
         "parties": [
             {"party_id": party_id, "ip": ip} for ip, host in sorted(hosts.items()) for party_id in host.party_ids
         ],
@@ -109,6 +110,22 @@ def _passwords_by_ip(parties: list[Party], passwords: list[str] | None) -> dict[
     for party, password in zip(parties, passwords or [], strict=False):
         found.setdefault(party.ip, password)
     return found
+
+
+def _run_deploy(
+    workspace: Workspace, state: dict[str, Any], inventory: dict[str, Any], label: str, new_id: bool
+) -> RunResult:
+    """Run deploy.yml. A deployment id used for the first time is saved even when the run fails, once it may have
+    marked instances (something changed, or the run was stopped): the next try must still own them."""
+    try:
+        result = run_playbook(workspace, "deploy.yml", inventory, label)
+    except BaseException:
+        if new_id:
+            workspace.save_state(state)
+        raise
+    if new_id and not result.ok and result.changed:
+        workspace.save_state(state)
+    return result
 
 
 def _converge(
@@ -160,15 +177,21 @@ def _converge(
     if exchange is not None and exchange_password and exchange.ip not in passwords:
         passwords = {**passwords, exchange.ip: exchange_password}
     connection = _connect(workspace, logins, passwords, label)
+    new_id = not state["deployment"].get("id")
+    owner = deployment_id(state)
     staying = {pid for host in hosts.values() for pid in host.party_ids}
     removed = sorted({pid for gone in absent.values() for flow in gone for pid in flow.party_ids} - staying)
-    inventory = build_inventory(run_hosts, flows, settings, absent, exchange, exchange_absent, connection, removed)
-    result = run_playbook(workspace, "deploy.yml", inventory, label)
+    inventory = build_inventory(
+        run_hosts, flows, settings, absent, exchange, exchange_absent, connection, removed, owner
+    )
+    result = _run_deploy(workspace, state, inventory, label, new_id)
     if not result.ok:
         raise FateopsError(result.error)
-    state["deployment"] = _deployment_record(hosts, flows, exchange)
+    state["deployment"] = _deployment_record(owner, hosts, flows, exchange)
     workspace.save_state(state)
-    workspace.write_inventory(build_inventory(hosts, flows, settings, exchange=exchange, connection=connection))
+    workspace.write_inventory(
+        build_inventory(hosts, flows, settings, exchange=exchange, connection=connection, deployment_id=owner)
+    )
     _summary(label, result.changed, len(logins), result.elapsed)
 
 
@@ -230,7 +253,12 @@ def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str,
     exchange = _recorded_exchange(state)
     connection = _recorded_connection(workspace, hosts, exchange)
     return build_inventory(
-        hosts, _recorded_flows(state), effective_settings(workspace), exchange=exchange, connection=connection
+        hosts,
+        _recorded_flows(state),
+        effective_settings(workspace),
+        exchange=exchange,
+        connection=connection,
+        deployment_id=state["deployment"].get("id"),
     )
 
 

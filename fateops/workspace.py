@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,17 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def deployment_id(state: dict[str, Any]) -> str:
+    """The id with which the instances this workspace deploys are marked as its own (state's deployment.id).
+
+    Made at first need, in state (older state files have none until then); the caller saves it with the state.
+    """
+    deployment = state["deployment"]
+    if not deployment.get("id"):
+        deployment["id"] = str(uuid.uuid4())
+    return str(deployment["id"])
 
 
 class Workspace:
