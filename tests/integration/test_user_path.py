@@ -8,11 +8,13 @@ label column is `label`, the features have their own names, and the host's rows 
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import fcntl
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -82,8 +84,32 @@ def write_user_data(directory: Path) -> dict[str, Path]:
     return {"guest": guest, "host": host, "names": names[:GUEST_FEATURES]}
 
 
+def _pids_with(*words: str) -> list[int]:
+    """Processes whose command line holds every word (this test's own process aside)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines()[1:]:
+        pid, _, args = line.strip().partition(" ")
+        if all(word in args for word in words) and "pytest" not in args and int(pid) != os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def _remove_leftover_instance() -> None:
+    """A run of this module that was killed leaves its instance behind, owned by a workspace that is gone; this
+    module's first deploy would rightly be refused. The FATE runtime under the base dir is kept."""
+    instance = DEFAULT_BASE_DIR / "standalone"
+    if not instance.exists():
+        return
+    for pid in _pids_with(str(instance)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(instance)
+
+
 @pytest.fixture(scope="module")
 def user(tmp_path_factory) -> User:
+    _remove_leftover_instance()
     user = User(tmp_path_factory.mktemp("home"))
     yield user
     user("-f", "delete", "-ip", "127.0.0.1", "-id", "1")
@@ -108,9 +134,8 @@ def _guest_rows(path: Path) -> dict[str, list[str]]:
         return {row[0]: row[2:] for row in reader}
 
 
-def _playbook_processes(home: Path) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if "ansible-playbook" in line and str(home) in line]
+def _playbook_processes(home: Path) -> list[int]:
+    return _pids_with("ansible-playbook", str(home))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT])
