@@ -31,16 +31,17 @@ from fateops.ssh_keys import (
     HostKeyCheck,
     KeyPair,
     PublicKey,
+    append_host_key,
     authorized_keys_addition,
     check_host_key,
     ensure_key_pair,
     host_key_changed_message,
     host_pattern,
-    known_hosts_addition,
+    read_known_hosts,
     recorded_keys,
     ssh_paths,
 )
-from fateops.workspace import Workspace, atomic_write
+from fateops.workspace import Workspace
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_USER = "root"
@@ -133,7 +134,7 @@ class _Session:
 @contextlib.contextmanager
 def _session(host: str, port: int, known_hosts: Path, timeout: float) -> Iterator[_Session]:
     """An ssh transport whose host key agrees with known_hosts (or is new); not yet authenticated."""
-    known_text = known_hosts.read_text() if known_hosts.exists() else ""
+    known_text = read_known_hosts(known_hosts)
     recorded = recorded_keys(known_text, host, port)
     sock = _connect_socket(host, port, timeout)
     transport = paramiko.Transport(sock)
@@ -255,15 +256,10 @@ def _install_key(session: _Session, host: str, user: str, key: PublicKey, timeou
 def _record_host_key(known_hosts: Path, host: str, port: int, key: PublicKey) -> bool:
     """Record a new host key; True when a line was added."""
     with _KNOWN_HOSTS_LOCK:
-        existing = known_hosts.read_text() if known_hosts.exists() else ""
         try:
-            updated = known_hosts_addition(existing, host, port, key)
+            return append_host_key(known_hosts, host, port, key)
         except ValueError:
             raise FateopsError(host_key_changed_message(host, port, known_hosts)) from None
-        if updated is None:
-            return False
-        atomic_write(known_hosts, updated, mode=0o600)
-        return True
 
 
 def _load_private_key(key_pair: KeyPair) -> paramiko.PKey:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
-import hmac
 import os
 import re
 import socket
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paramiko.hostkeys import HostKeyEntry, HostKeys
 
 from fateops.errors import FateopsError
 from fateops.workspace import Workspace, atomic_write
@@ -129,6 +128,14 @@ def authorized_keys_addition(existing: str, key: PublicKey) -> str | None:
 
 
 # known_hosts -------------------------------------------------------------------------------------------------
+# paramiko reads each line (HostKeyEntry: host list, key type and key, checked against each other) and looks names
+# up (HostKeys: exact names, `[host]:port` as written, `|1|` hashes with their own salt). Kept here is only what
+# OpenSSH reads and paramiko does not: the @revoked / @cert-authority markers (paramiko fails on such a line), host
+# patterns with `*`, `?` and `!negation` (paramiko compares names exactly), names without regard to case, and any
+# run of blanks between fields (paramiko splits on single ones). paramiko 5.1 reads no DSA keys: an ssh-dss line
+# is skipped, as OpenSSH 10 skips it.
+
+_MARKERS = (REVOKED, CERT_AUTHORITY)
 
 
 def host_pattern(host: str, port: int = SSH_PORT) -> str:
@@ -138,59 +145,90 @@ def host_pattern(host: str, port: int = SSH_PORT) -> str:
 
 @dataclass(frozen=True)
 class KnownHostsLine:
+    """A key line of known_hosts as paramiko reads it, with the marker that paramiko does not read."""
+
     line_number: int
     marker: str
-    hosts: str
-    key: PublicKey
+    entry: HostKeyEntry
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(self.entry.hostnames)
+
+    @property
+    def key(self) -> PublicKey:
+        return PublicKey(self.entry.key.get_name(), self.entry.key.get_base64())
 
     def matches(self, name: str) -> bool:
-        return host_field_matches(self.hosts, name)
+        """Whether this line names the host that ssh looks up as name (see host_pattern)."""
+        # ssh lowercases the host it connects to, and compares plain names and patterns without case.
+        name = name.lower()
+        hostnames = self.entry.hostnames
+        if any(_is_pattern(hostname) for hostname in hostnames):
+            return _patterns_match(hostnames, name)
+        # A table of this line alone: HostKeys answers one key per host and key type, while ssh trusts every line
+        # that names the host.
+        table = HostKeys()
+        for hostname in hostnames:
+            plain = hostname if hostname.startswith(HASHED_PREFIX) else hostname.lower()
+            table.add(plain, self.entry.key.get_name(), self.entry.key)
+        return table.lookup(name) is not None
 
 
 def parse_known_hosts(text: str) -> list[KnownHostsLine]:
-    """The key lines of a known_hosts file; comments, blank and malformed lines are skipped, as ssh does."""
-    entries: list[KnownHostsLine] = []
+    """The key lines of a known_hosts file; comments, blank and unreadable lines are skipped, as ssh does."""
+    lines: list[KnownHostsLine] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        tokens = raw.split()
-        if not tokens or tokens[0].startswith("#"):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
             continue
-        marker = ""
-        if tokens[0].startswith("@"):
-            marker, tokens = tokens[0], tokens[1:]
-        if len(tokens) < 3:
+        marker = fields.pop(0) if fields[0].startswith("@") else ""
+        if marker and marker not in _MARKERS:
+            # ssh skips a line whose marker it does not know.
             continue
-        located = _find_key(tokens[1:])
-        if located is None or located[0] != 0:
-            continue
-        entries.append(KnownHostsLine(number, marker, tokens[0], located[1]))
-    return entries
+        entry = _read_entry(fields, number)
+        if entry is not None:
+            lines.append(KnownHostsLine(number, marker, entry))
+    return lines
 
 
-def _hashed_matches(entry: str, name: str) -> bool:
-    parts = entry[len(HASHED_PREFIX) :].split("|")
-    if len(parts) != 2:
-        return False
+def _read_entry(fields: list[str], line_number: int) -> HostKeyEntry | None:
     try:
-        salt, digest = base64.b64decode(parts[0]), base64.b64decode(parts[1])
-    except (binascii.Error, ValueError):
+        entry = HostKeyEntry.from_line(" ".join(fields[:3]), line_number)
+    except Exception:
+        # A corrupt key makes paramiko raise SSHException, InvalidHostKey, ValueError or OverflowError depending on
+        # the key type; ssh skips such a line, and so does this.
+        return None
+    if entry is None or not all(_salt_usable(name) for name in entry.hostnames if name.startswith(HASHED_PREFIX)):
+        return None
+    return entry
+
+
+def _salt_usable(hashed: str) -> bool:
+    """HostKeys.lookup raises on a `|1|` name whose salt is not 20 bytes of base64; ssh skips such a line."""
+    try:
+        HostKeys.hash_host("", hashed)
+    except (ValueError, IndexError, AssertionError):
         return False
-    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
+    return True
+
+
+def _is_pattern(hostname: str) -> bool:
+    return hostname.startswith("!") or "*" in hostname or "?" in hostname
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
-    # OpenSSH patterns know only `*` and `?`; everything else is literal.
+    # OpenSSH patterns know only `*` and `?`; fnmatch would also read `[...]`, which is literal here ([host]:port).
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE)
 
 
-def host_field_matches(field: str, name: str) -> bool:
-    """Whether a known_hosts host field (comma-separated patterns, `!negations`, or one hash) names name."""
-    if field.startswith(HASHED_PREFIX):
-        return _hashed_matches(field, name)
+def _patterns_match(patterns: list[str], name: str) -> bool:
+    """OpenSSH's match_hostname: some pattern matches and no `!pattern` does."""
     matched = False
-    for pattern in field.split(","):
+    for pattern in patterns:
         negated = pattern.startswith("!")
-        if _wildcard(pattern[1:] if negated else pattern).match(name):
+        if _wildcard(pattern.removeprefix("!")).match(name):
             if negated:
                 return False
             matched = True
@@ -207,16 +245,21 @@ class HostKeyCheck(enum.Enum):
 def recorded_keys(text: str, host: str, port: int = SSH_PORT) -> list[PublicKey]:
     """The keys known_hosts trusts for host:port (revoked and CA lines excluded)."""
     name = host_pattern(host, port)
-    return [entry.key for entry in parse_known_hosts(text) if not entry.marker and entry.matches(name)]
+    return [line.key for line in parse_known_hosts(text) if not line.marker and line.matches(name)]
 
 
 def check_host_key(text: str, host: str, port: int, key: PublicKey) -> HostKeyCheck:
-    """Compare the key a host presents with what known_hosts records for it."""
+    """Compare the key a host presents with what known_hosts records for it.
+
+    A key on a @revoked line is refused whatever hosts that line names: stricter than ssh, which applies the line
+    to the hosts it names, since a key revoked anywhere is no key to record. @cert-authority lines vouch for
+    nothing here: bootstrap verifies plain host keys, never host certificates.
+    """
     name = host_pattern(host, port)
-    entries = parse_known_hosts(text)
-    if any(e.marker == REVOKED and e.key.same_key(key) for e in entries):
+    lines = parse_known_hosts(text)
+    if any(line.marker == REVOKED and line.key.same_key(key) for line in lines):
         return HostKeyCheck.REVOKED
-    mine = [e.key for e in entries if not e.marker and e.matches(name)]
+    mine = [line.key for line in lines if not line.marker and line.matches(name)]
     if any(key.same_key(recorded) for recorded in mine):
         return HostKeyCheck.KNOWN
     return HostKeyCheck.CHANGED if mine else HostKeyCheck.UNKNOWN
@@ -239,6 +282,27 @@ def known_hosts_addition(existing: str, host: str, port: int, key: PublicKey) ->
         raise ValueError(f"host key of {host_pattern(host, port)} is {verdict.value}")
     separator = "\n" if existing and not existing.endswith("\n") else ""
     return existing + separator + known_hosts_line(host, port, key)
+
+
+def read_known_hosts(path: Path) -> str:
+    """known_hosts as stored ("" when missing): no newline translation, and bytes that are not UTF-8 kept."""
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return ""
+
+
+def append_host_key(path: Path, host: str, port: int, key: PublicKey) -> bool:
+    """Record key for host:port after the lines of known_hosts; True when a line was added.
+
+    The existing lines stay byte for byte (a user's comments, markers, hashes, line ends): paramiko's HostKeys.save
+    would rewrite them without comments and markers. Raises ValueError as known_hosts_addition does.
+    """
+    updated = known_hosts_addition(read_known_hosts(path), host, port, key)
+    if updated is None:
+        return False
+    atomic_write(path, updated.encode("utf-8", "surrogateescape"), mode=0o600)
+    return True
 
 
 def host_key_changed_message(host: str, port: int, known_hosts: Path) -> str:

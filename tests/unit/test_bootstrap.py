@@ -6,25 +6,29 @@ import contextlib
 import logging
 import os
 import shlex
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
 import pytest
+from paramiko.hostkeys import HostKeyEntry, HostKeys, InvalidHostKey
 
 from fateops import bootstrap
 from fateops.bootstrap import SshLogin, bootstrap_host, connection_vars
 from fateops.errors import FateopsError
 from fateops.ssh_keys import (
+    HASHED_PREFIX,
     HostKeyCheck,
     PublicKey,
+    append_host_key,
     authorized_keys,
     authorized_keys_addition,
     check_host_key,
     ensure_key_pair,
-    host_field_matches,
     host_key_changed_message,
     host_pattern,
     known_hosts_addition,
@@ -121,12 +125,25 @@ def test_hashed_names_from_ssh_keygen_match():
     assert recorded_keys(HASHED, "10.77.0.3") == []
 
 
+def _names(hosts: str, name: str) -> bool:
+    """Whether a known_hosts line with this host field names name."""
+    [line] = parse_known_hosts(f"{hosts} {ED_A.key_type} {ED_A.blob}\n")
+    return line.matches(name)
+
+
 def test_wildcards_and_negation():
-    assert host_field_matches("10.77.0.*,!10.77.0.9", "10.77.0.2")
-    assert not host_field_matches("10.77.0.*,!10.77.0.9", "10.77.0.9")
-    assert host_field_matches("HOST-?", "host-1")
-    assert not host_field_matches("10.77.0.2", "10.77.0.20")
-    assert not host_field_matches("10.77.0.2", "10x77.0.2")
+    assert _names("10.77.0.*,!10.77.0.9", "10.77.0.2")
+    assert not _names("10.77.0.*,!10.77.0.9", "10.77.0.9")
+    assert _names("HOST-?", "host-1")
+    assert not _names("10.77.0.2", "10.77.0.20")
+    assert not _names("10.77.0.2", "10x77.0.2")
+    # A negation alone names nothing; `[` and `]` are literal, so a pattern can hold a port.
+    assert not _names("!10.77.0.9", "10.77.0.2")
+    assert _names("[10.77.0.*]:2222", "[10.77.0.5]:2222")
+    assert not _names("[10.77.0.*]:2222", "10.77.0.5")
+    # Plain names compare without case, as ssh compares them.
+    assert _names("Regulator.Example,10.77.0.2", "regulator.example")
+    assert _names("regulator.example", "REGULATOR.example")
 
 
 def test_check_host_key_verdicts():
@@ -155,6 +172,177 @@ def test_changed_host_key_message_is_one_line_with_the_fix():
     assert "\n" not in message
     assert "[10.77.0.2]:2222" in message
     assert "ssh-keygen -R '[10.77.0.2]:2222' -f /ws/ssh/known_hosts" in message
+
+
+def test_host_and_port_are_one_name():
+    text = f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n[10.77.0.2]:2222 {ED_B.key_type} {ED_B.blob}\n"
+    assert recorded_keys(text, "10.77.0.2") == [ED_A]
+    assert recorded_keys(text, "10.77.0.2", 2222) == [ED_B]
+    assert recorded_keys(text, "10.77.0.2", 2200) == []
+    assert check_host_key(text, "10.77.0.2", 2222, ED_A) is HostKeyCheck.CHANGED
+
+
+def test_hashed_entries_from_paramiko_and_malformed_ones():
+    hashed = HostKeys.hash_host("[10.77.0.3]:2222")
+    text = (
+        f"{hashed} {ED_B.key_type} {ED_B.blob}\n"
+        # A salt that is not base64, not 20 bytes, or missing: skipped, as ssh skips them (paramiko would raise).
+        f"|1|abc|def {ED_A.key_type} {ED_A.blob}\n"
+        f"|1|AAAA|+M5ehfUX4gscX0kLp7rAEhkyKrk= {ED_A.key_type} {ED_A.blob}\n"
+        f"|1| {ED_A.key_type} {ED_A.blob}\n"
+    )
+    assert [line.line_number for line in parse_known_hosts(text)] == [1]
+    assert recorded_keys(text, "10.77.0.3", 2222) == [ED_B]
+    assert recorded_keys(text, "10.77.0.3") == []
+    assert check_host_key(text, "10.77.0.3", 2222, ED_A) is HostKeyCheck.CHANGED
+
+
+def test_revoked_key_is_refused_and_ca_lines_vouch_for_nothing():
+    text = (
+        f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+        f"@revoked 10.77.0.5 {ED_A.key_type} {ED_A.blob}\n"
+        f"@cert-authority 10.77.0.2 {ECDSA.key_type} {ECDSA.blob}\n"
+    )
+    # Revoked wins over a plain line of the same key, whatever host the @revoked line names.
+    assert check_host_key(text, "10.77.0.2", 22, ED_A) is HostKeyCheck.REVOKED
+    assert recorded_keys(text, "10.77.0.2") == [ED_A]
+    with pytest.raises(ValueError, match="revoked"):
+        known_hosts_addition(text, "10.77.0.7", 22, ED_A)
+    only_ca = f"@cert-authority 10.77.0.2 {ECDSA.key_type} {ECDSA.blob}\n"
+    assert recorded_keys(only_ca, "10.77.0.2") == []
+    assert check_host_key(only_ca, "10.77.0.2", 22, ECDSA) is HostKeyCheck.UNKNOWN
+
+
+def test_what_paramiko_does_not_read_is_why_ssh_keys_keeps_it():
+    # When paramiko learns these, the marker split and the pattern matcher in ssh_keys can go.
+    with pytest.raises(InvalidHostKey):
+        HostKeyEntry.from_line(f"@revoked * {ED_A.key_type} {ED_A.blob}")
+    table = HostKeys()
+    table.add("10.77.0.*", ED_A.key_type, HostKeyEntry.from_line(f"x {ED_A.key_type} {ED_A.blob}").key)
+    assert table.lookup("10.77.0.2") is None
+
+
+def test_every_line_naming_the_host_counts():
+    # paramiko's lookup answers one key per key type; ssh accepts any line that names the host.
+    text = f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n10.77.0.2,10.77.0.3 {ED_B.key_type} {ED_B.blob}\n"
+    assert recorded_keys(text, "10.77.0.2") == [ED_A, ED_B]
+    assert check_host_key(text, "10.77.0.2", 22, ED_A) is HostKeyCheck.KNOWN
+    assert check_host_key(text, "10.77.0.2", 22, ED_B) is HostKeyCheck.KNOWN
+
+
+def test_fields_apart_by_any_blanks_and_lines_ssh_skips():
+    text = (
+        f"  10.77.0.2 \t {ED_A.key_type}   {ED_A.blob}  a  comment \n"
+        f"@future 10.77.0.2 {ED_B.key_type} {ED_B.blob}\n"  # a marker ssh does not know
+        f"@revoked\n"
+        f"10.77.0.2 {ED_B.key_type} not-base64!!\n"
+        f"10.77.0.2 ssh-rsa {ED_B.blob}\n"  # the type does not match the key
+        f"10.77.0.2 {ECDSA.key_type} {ECDSA.blob.replace('MdNA5', 'AAAAA')}\n"  # no point of the curve
+    )
+    assert [line.line_number for line in parse_known_hosts(text)] == [1]
+    assert recorded_keys(text, "10.77.0.2") == [ED_A]
+
+
+# A known_hosts a user seeded by hand: comments, a blank line, markers, a hash, tabs, a CRLF line, a comment that is
+# not UTF-8, no newline at the end. An addition must leave every byte of it in place.
+SEEDED = (
+    b"# seeded by hand \xe9t\xe9 2026 (latin-1)\n"
+    b"\n"
+    + f"10.77.0.2\t{ED_A.key_type} {ED_A.blob} ops@regulator\r\n".encode()
+    + f"@revoked * {ECDSA.key_type} {ECDSA.blob}\n".encode()
+    + HASHED.splitlines()[1].encode()
+    + b"\n   # indented comment   \n"
+    + f"@cert-authority *.example {ED_B.key_type} {ED_B.blob}".encode()
+)
+
+
+def test_addition_keeps_a_seeded_known_hosts_byte_for_byte(tmp_path: Path):
+    path = tmp_path / "known_hosts"
+    path.write_bytes(SEEDED)
+    assert append_host_key(path, "10.77.0.3", 2222, ED_B)
+    added = f"[10.77.0.3]:2222 {ED_B.key_type} {ED_B.blob}\n".encode()
+    assert path.read_bytes() == SEEDED + b"\n" + added
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # Known: nothing written. Changed or revoked: refused, nothing written.
+    assert not append_host_key(path, "10.77.0.2", 22, ED_A)
+    assert not append_host_key(path, "10.77.0.2", 2222, ED_B)  # the hashed line of the seed
+    with pytest.raises(ValueError, match="changed"):
+        append_host_key(path, "10.77.0.2", 22, ED_B)
+    with pytest.raises(ValueError, match="revoked"):
+        append_host_key(path, "10.77.0.9", 22, ECDSA)
+    assert path.read_bytes() == SEEDED + b"\n" + added
+
+
+def test_append_host_key_makes_the_file(tmp_path: Path):
+    path = tmp_path / "known_hosts"
+    assert append_host_key(path, "10.77.0.2", 22, ED_A)
+    assert path.read_text() == f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+
+
+needs_ssh_keygen = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")
+
+# Lines for the cross-check with OpenSSH: every kind ssh_keys reads, and some it must skip as ssh does.
+CROSS_CHECK = (
+    "# comment\n"
+    f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+    f"[10.77.0.2]:2222 {ED_B.key_type} {ED_B.blob}\n"
+    f"10.77.0.*,!10.77.0.9 {ED_B.key_type} {ED_B.blob}\n"
+    f"HOST-?,regulator.EXAMPLE {ED_A.key_type} {ED_A.blob}\n"
+    f"@revoked * {ECDSA.key_type} {ECDSA.blob}\n"
+    f"@cert-authority *.example {ECDSA.key_type} {ECDSA.blob}\n"
+    + HASHED
+    + f"10.77.0.20  \t{ED_A.key_type}  {ED_A.blob}\n"
+    f"[10.77.0.*]:2222 {ED_A.key_type} {ED_A.blob}\n"
+    f"@future 10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+    f"|1|abc|def {ED_A.key_type} {ED_A.blob}\n"
+)
+# ssh looks hosts up by lowercased names (ssh-keygen -F does not lowercase for hashes, so only such names here).
+CROSS_CHECK_NAMES = (
+    "10.77.0.2",
+    "[10.77.0.2]:2222",
+    "[10.77.0.5]:2222",
+    "10.77.0.9",
+    "10.77.0.20",
+    "host-1",
+    "host-12",
+    "regulator.example",
+    "ca.example",
+    "elsewhere",
+)
+
+
+def _ssh_keygen_lines(path: Path, name: str) -> set[int]:
+    """The line numbers `ssh-keygen -F name` reports (it reports marked lines too)."""
+    found = subprocess.run(["ssh-keygen", "-F", name, "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert found.returncode in (0, 1), found.stderr
+    prefix = f"# Host {name} found: line "
+    return {int(row[len(prefix) :].split()[0]) for row in found.stdout.splitlines() if row.startswith(prefix)}
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("name", CROSS_CHECK_NAMES)
+def test_lines_naming_a_host_agree_with_ssh_keygen(tmp_path: Path, name: str):
+    path = tmp_path / "known_hosts"
+    path.write_text(CROSS_CHECK)
+    ours = {line.line_number for line in parse_known_hosts(CROSS_CHECK) if line.matches(name)}
+    assert ours == _ssh_keygen_lines(path, name)
+
+
+@needs_ssh_keygen
+def test_hashes_from_ssh_keygen_and_added_lines_found_by_ssh_keygen(tmp_path: Path):
+    path = tmp_path / "known_hosts"
+    plain = ""
+    for host, port, key in (("10.77.0.2", 22, ED_A), ("10.77.0.3", 2222, ED_B), ("regulator.example", 22, ECDSA)):
+        plain = known_hosts_addition(plain, host, port, key) or plain
+    path.write_text(plain)
+    for name in ("10.77.0.2", "[10.77.0.3]:2222", "regulator.example"):
+        ours = {line.line_number for line in parse_known_hosts(plain) if line.matches(name)}
+        assert ours == _ssh_keygen_lines(path, name)
+    subprocess.run(["ssh-keygen", "-H", "-f", str(path)], capture_output=True, check=True, timeout=30)
+    hashed = path.read_text()
+    assert "10.77.0" not in hashed and hashed.count(HASHED_PREFIX) == 3
+    for host, port in (("10.77.0.2", 22), ("10.77.0.3", 2222), ("10.77.0.3", 22), ("regulator.example", 22)):
+        assert recorded_keys(hashed, host, port) == recorded_keys(plain, host, port)
 
 
 # the key pair -------------------------------------------------------------------------------------------------
@@ -262,6 +450,19 @@ def test_a_working_key_means_the_password_is_not_sent(tmp_path: Path, scripted: 
     assert scripted.calls == ["publickey fateops-test"]
     assert (result.used_password, result.key_installed, result.host_key_recorded) == (False, False, True)
     assert ssh_paths(workspace).known_hosts.read_text() == f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n"
+
+
+def test_bootstrap_appends_to_a_seeded_known_hosts(tmp_path: Path, scripted: ScriptedTransport):
+    scripted.key_works = True
+    workspace = Workspace(tmp_path / "ws")
+    known_hosts = ssh_paths(workspace).known_hosts
+    known_hosts.parent.mkdir(parents=True)
+    seeded = SEEDED.replace(ED_A.blob.encode(), ED_B.blob.encode())  # so that 10.77.0.2 is not yet known
+    known_hosts.write_bytes(seeded.replace(b"@revoked", b"# @revoked"))
+    before = known_hosts.read_bytes()
+    result = bootstrap_host(workspace, "10.77.0.7", user="fateops-test")
+    assert result.host_key_recorded
+    assert known_hosts.read_bytes() == before + f"\n10.77.0.7 {ED_A.key_type} {ED_A.blob}\n".encode()
 
 
 def test_wrong_password_message_names_user_and_host_not_the_password(tmp_path: Path, scripted: ScriptedTransport):
