@@ -334,6 +334,6 @@ def test_the_deployment_record_deploy_writes_has_the_shape():
     flows = deployment.plan_flows(hosts, settings)
     exchange = deployment.plan_exchange(hosts, settings, None)
     state = copy.deepcopy(EMPTY_STATE)
-    state["deployment"] = lifecycle._deployment_record(hosts, flows, exchange)
+    state["deployment"] = lifecycle._deployment_record("3f2c9a4e-0000-4000-8000-000000000001", hosts, flows, exchange)
     assert state["deployment"]["exchange"]["rabbitmq_ports"]
     assert validation.shape_problem(state, validation.STATE_SHAPE) is None
