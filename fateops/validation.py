@@ -157,6 +157,7 @@ _FLOW = {
 STATE_SHAPE: dict[str, Any] = {
     "version": _Leaf("an integer", _is_int),
     "deployment": {
+        "id?": TEXT,
         "parties": [{"party_id": PARTY_ID, "ip": ADDRESS}],
         "hosts": _Each({"user": TEXT, "local?": FLAG, "flows?": [_FLOW]}, keys=ADDRESS),
         "exchange?": {"ip": ADDRESS, "user?": TEXT, "local?": FLAG, "rabbitmq_ports?": _Each(PORT, keys=PARTY_ID)},
