@@ -99,7 +99,9 @@ def test_string_party_ids_and_unify_version():
         ({"job_parameters": {"federated_mode": "BOTH"}}, "federated_mode BOTH"),
         ({"job_parameters": {}}, "federated_mode missing"),
         ({"model_id": ""}, "model_id is missing"),
-        ({"role": {"judge": [1]}}, "unknown role 'judge'"),
+        ({"role": {"judge": [1]}}, "unknown key 'role.judge'; the keys of role are guest"),
+        ({"model": "x"}, "unknown key 'model'; the keys of migrate_model.json are job_parameters"),
+        ({"job_parameters": {"federated_mode": "SINGLE", "ttl": 1}}, "unknown key 'job_parameters.ttl'"),
         ({"unify_model_version": "a b"}, "may hold only"),
         (
             {"job_parameters": {"federated_mode": "SINGLE"}, "execute_party": {"host": [10000]}},
