@@ -45,9 +45,9 @@ def test_unsafe_yaml_loads_back_as_the_same_data_marked_unsafe():
     data = {"a": "{{ x }}", "n": 3, "flag": True, "items": [{"path": "/p q"}], 9999: {"k": "v"}, "none": None}
     text = unsafe_yaml(data)
     assert yaml.load(text, Loader=AnsibleLoader) == data
-    # Every string value is tagged; keys are plain names.
-    assert text.count("!unsafe") == 3
-    assert "a: !unsafe" in text
+    # Every string is tagged, keys too (7 keys, 3 values); numbers, booleans and null stay what they are.
+    assert text.count("!unsafe") == 10
+    assert "!unsafe 'a': !unsafe '{{ x }}'" in text and "9999:" in text
 
 
 def test_child_environment_keeps_no_caller_secret(tmp_path, monkeypatch):
