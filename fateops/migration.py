@@ -2,6 +2,10 @@
 
 Both take the seed's FATE 1.x config files unchanged (migrate_model.json, import_model.json). The archives stay on
 the party hosts (each party's temp dir): migrate prints where, import reads them there.
+
+A config is checked against the JSON Schema of the seed's fields (unknown keys refused) and handed to the playbook as
+one variable (fate_migrate_request, fate_import_request): a key of the file can never set another variable of a
+play, and, like every value the facade passes, its strings reach Ansible as data, never as templates.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jsonschema
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import MODEL_TASK
 from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
+    IMPORT_CONFIG_SCHEMA,
+    MIGRATE_CONFIG_SCHEMA,
     MigrationError,
     new_job_id,
     parse_import_config,
@@ -31,7 +38,16 @@ T = TypeVar("T")
 TASK_ALGORITHM = {task: algorithm for algorithm, task in MODEL_TASK.items()}
 
 
-def read_config(path: str | None, kind: str, parse: Callable[[Any], T]) -> tuple[dict[str, Any], T]:
+def _schema_error(error: jsonschema.ValidationError) -> str:
+    """One line in the user's terms: the field, its value and what it must be (the schema's description)."""
+    where = ".".join(str(part) for part in error.absolute_path) or "the top level"
+    wanted = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f"{where} {error.instance!r} is not {wanted}" if wanted else f"{where}: {error.message}"
+
+
+def read_config(
+    path: str | None, kind: str, schema: dict[str, Any], parse: Callable[[Any], T]
+) -> tuple[dict[str, Any], T]:
     """The seed's config file as given, and checked; any problem is a UsageError (nothing has run yet)."""
     if not path:
         raise UsageError(f"no config given; pass -conf {kind}.json (the seed's {kind}.json)")
@@ -44,9 +60,15 @@ def read_config(path: str | None, kind: str, parse: Callable[[Any], T]) -> tuple
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must hold one JSON object (see the seed's {kind}.json)")
     try:
-        return data, parse(data)
+        # The parser names unknown keys and explains wrong values in FATE's terms; the schema then holds every
+        # value to its type and characters.
+        config = parse(data)
     except MigrationError as exc:
         raise UsageError(f"{kind}.json: {exc}") from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        raise UsageError(f"{kind}.json: {_schema_error(error)}; fix it (see the seed's {kind}.json)")
+    return data, config
 
 
 def model_key(model_id: str, model_version: str) -> str:
@@ -54,7 +76,7 @@ def model_key(model_id: str, model_version: str) -> str:
 
 
 def migrate(workspace: Workspace, config_path: str | None) -> dict[str, Any]:
-    data, config = read_config(config_path, "migrate_model", parse_migrate_config)
+    data, config = read_config(config_path, "migrate_model", MIGRATE_CONFIG_SCHEMA, parse_migrate_config)
     job_id = new_job_id()
     with workspace.locked():
         state = workspace.load_state()
@@ -66,7 +88,7 @@ def migrate(workspace: Workspace, config_path: str | None) -> dict[str, Any]:
             "migrate.yml",
             recorded_inventory(workspace, state),
             "migrate",
-            {**data, "fate_migration_job_id": job_id},
+            {"fate_migrate_request": data, "fate_migration_job_id": job_id},
         )
         if not result.ok:
             raise FateopsError(result.error)
@@ -93,7 +115,7 @@ def migrate(workspace: Workspace, config_path: str | None) -> dict[str, Any]:
 
 
 def import_model(workspace: Workspace, config_path: str | None) -> dict[str, Any]:
-    _, config = read_config(config_path, "import_model", parse_import_config)
+    data, config = read_config(config_path, "import_model", IMPORT_CONFIG_SCHEMA, parse_import_config)
     with workspace.locked():
         state = workspace.load_state()
         flow = deployed_flow(state, config.party_id)
@@ -102,14 +124,7 @@ def import_model(workspace: Workspace, config_path: str | None) -> dict[str, Any
             "import_model.yml",
             recorded_inventory(workspace, state),
             "import",
-            {
-                "role": config.role,
-                "party_id": str(config.party_id),
-                "model_id": config.model_id,
-                "model_version": config.model_version,
-                "file": config.file,
-                "force_update": config.force_update,
-            },
+            {"fate_import_request": data},
             limit=flow.ip,
         )
         if not result.ok:

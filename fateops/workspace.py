@@ -38,31 +38,20 @@ KEEP_RUNS = 20
 
 
 class _UnsafeDumper(yaml.SafeDumper):
-    """Dumps every string value as !unsafe: Ansible then never renders it as a template."""
+    """Dumps every string, mapping keys included, as !unsafe: Ansible then never renders it as a template."""
 
 
 def _represent_unsafe(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     return dumper.represent_scalar("!unsafe", value)
 
 
-def _represent_mapping(dumper: yaml.SafeDumper, value: dict[Any, Any]) -> yaml.Node:
-    # Keys stay plain (they are names the facade chose: variables, validated addresses); values are data.
-    pairs = [
-        (
-            yaml.SafeDumper.represent_str(dumper, k) if isinstance(k, str) else dumper.represent_data(k),
-            dumper.represent_data(v),
-        )
-        for k, v in value.items()
-    ]
-    return yaml.MappingNode("tag:yaml.org,2002:map", pairs)
-
-
+# Keys too: a user's mapping (settings such as fate_job_options, a data file's columns) has keys of the user's, and
+# Ansible 2.19 renders a plain key as soon as a play reads it as a value (dict2items, keys()).
 _UnsafeDumper.add_representer(str, _represent_unsafe)
-_UnsafeDumper.add_representer(dict, _represent_mapping)
 
 
 def unsafe_yaml(data: dict[str, Any]) -> str:
-    """YAML that Ansible loads as the same data, with every string marked !unsafe."""
+    """YAML that Ansible loads as the same data, with every string (values and keys) marked !unsafe."""
     return yaml.dump(data, Dumper=_UnsafeDumper, sort_keys=False, default_flow_style=False)
 
 

@@ -40,6 +40,119 @@ class MigrationError(ValueError):
     """Bad migration or import input; the message names the problem and the fix."""
 
 
+# The seed's config files as JSON Schemas: the one description of their fields. The controller validates a config
+# against the whole schema (jsonschema); modules on party hosts have the standard library only and check its keys
+# (unknown_keys), so a misspelt or foreign key is refused either way and never reaches a play as a variable.
+_PARTY_ID_SCHEMA: dict[str, Any] = {
+    "description": "a positive integer party id",
+    "type": ["integer", "string"],
+    "pattern": "^[0-9]+$",
+    "minimum": 1,
+}
+# FATE's id characters (FATE 1.x ids such as arbiter-10000#guest-9999#host-10000#model, 2.x job ids); they name
+# files, so neither a path separator nor a leading '.' is allowed.
+_MODEL_ID_SCHEMA: dict[str, Any] = {
+    "description": "a FATE model id (letters, digits, '_', '#', '.' and '-', not starting with '.' or '-')",
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9_#.-]{0,127}$",
+}
+_MODEL_VERSION_SCHEMA: dict[str, Any] = {
+    "description": "a FATE model version (letters, digits, '_', '.' and '-', not starting with '.' or '-')",
+    "type": ["string", "integer"],
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+}
+_ROLE_LISTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {role: {"type": "array", "items": _PARTY_ID_SCHEMA, "minItems": 1} for role in ROLES},
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+MIGRATE_CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "migrate_model.json",
+    "type": "object",
+    "properties": {
+        "job_parameters": {
+            "type": "object",
+            "properties": {"federated_mode": {"type": "string"}},
+            "required": ["federated_mode"],
+            "additionalProperties": False,
+        },
+        "migrate_initiator": {
+            "type": "object",
+            "properties": {"role": {"enum": list(ROLES)}, "party_id": _PARTY_ID_SCHEMA},
+            "required": ["role", "party_id"],
+            "additionalProperties": False,
+        },
+        "role": _ROLE_LISTS_SCHEMA,
+        "migrate_role": _ROLE_LISTS_SCHEMA,
+        "execute_party": _ROLE_LISTS_SCHEMA,
+        "model_id": _MODEL_ID_SCHEMA,
+        "model_version": _MODEL_VERSION_SCHEMA,
+        "unify_model_version": {
+            "description": f"empty or {_MODEL_VERSION_SCHEMA['description']}",
+            "anyOf": [{"type": "null"}, {"const": ""}, _MODEL_VERSION_SCHEMA],
+        },
+    },
+    "required": [
+        "job_parameters",
+        "migrate_initiator",
+        "role",
+        "migrate_role",
+        "execute_party",
+        "model_id",
+        "model_version",
+    ],
+    "additionalProperties": False,
+}
+IMPORT_CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "import_model.json",
+    "type": "object",
+    "properties": {
+        "role": {"enum": list(ROLES)},
+        "party_id": _PARTY_ID_SCHEMA,
+        "model_id": _MODEL_ID_SCHEMA,
+        "model_version": _MODEL_VERSION_SCHEMA,
+        # The archive on the party's host; any path, used as it is.
+        "file": {"description": "the path of the archive", "type": "string", "minLength": 1},
+        "force_update": {"description": "true or false", "type": "boolean"},
+    },
+    "required": ["role", "party_id", "model_id", "model_version", "file"],
+    "additionalProperties": False,
+}
+
+
+def unknown_keys(data: Any, schema: Mapping[str, Any], where: str = "") -> list[str]:
+    """The keys of data (and of its objects, nested) that the schema does not name, as dotted paths."""
+    if not isinstance(data, Mapping) or "properties" not in schema:
+        return []
+    known = schema["properties"]
+    found: list[str] = []
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            if schema.get("additionalProperties") is False:
+                found.append(path)
+        else:
+            found.extend(unknown_keys(value, known[key], path))
+    return found
+
+
+def _refuse_unknown_keys(data: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    unknown = unknown_keys(data, schema)
+    if not unknown:
+        return
+    parent = unknown[0].rpartition(".")[0]
+    node: Mapping[str, Any] = schema
+    for part in parent.split(".") if parent else []:
+        node = node["properties"][part]
+    raise MigrationError(
+        f"unknown key {unknown[0]!r}; the keys of {parent or schema['title']} are "
+        f"{', '.join(node['properties'])}: remove it or fix its spelling"
+    )
+
+
 @dataclass(frozen=True)
 class PartyRef:
     role: str
@@ -140,6 +253,7 @@ def parse_migrate_config(data: Any) -> MigrationConfig:
     """Check the seed's migrate_model.json; MigrationError names the first problem and how to fix it."""
     if not isinstance(data, Mapping):
         raise MigrationError("the migration config must be a JSON object (see migrate_model.json)")
+    _refuse_unknown_keys(data, MIGRATE_CONFIG_SCHEMA)
     mode = str((data.get("job_parameters") or {}).get("federated_mode", "")).upper()
     if mode not in FEDERATED_MODES:
         raise MigrationError(
@@ -213,6 +327,7 @@ class ImportConfig:
 def parse_import_config(data: Any) -> ImportConfig:
     if not isinstance(data, Mapping):
         raise MigrationError("the import config must be a JSON object (see import_model.json)")
+    _refuse_unknown_keys(data, IMPORT_CONFIG_SCHEMA)
     role = data.get("role")
     if role not in ROLES:
         raise MigrationError(f"role {role!r} is not one of {', '.join(ROLES)}")

@@ -45,6 +45,7 @@ options:
     description:
       - C(state=migrated) only. The seed's migrate_model.json as a dict (job_parameters.federated_mode,
         migrate_initiator, role, migrate_role, execute_party, model_id, model_version, unify_model_version).
+        An unknown key, at the top or nested, is an error.
     type: dict
   party_ids:
     description: C(state=migrated) only. The party ids this FATE-Flow plays; other executing parties are skipped.

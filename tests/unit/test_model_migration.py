@@ -99,7 +99,6 @@ def test_string_party_ids_and_unify_version():
         ({"job_parameters": {"federated_mode": "BOTH"}}, "federated_mode BOTH"),
         ({"job_parameters": {}}, "federated_mode missing"),
         ({"model_id": ""}, "model_id is missing"),
-        ({"role": {"judge": [1]}}, "unknown role 'judge'"),
         ({"unify_model_version": "a b"}, "is not a FATE id"),
         ({"unify_model_version": ".."}, "unify_model_version '..' is not a FATE id"),
         ({"model_id": "../../etc"}, "model_id '../../etc' is not a FATE id"),
@@ -110,6 +109,9 @@ def test_string_party_ids_and_unify_version():
         ({"role": {"guest": ["+9999"], "arbiter": [10000], "host": [10000]}}, "'\\+9999' is not a party id"),
         ({"role": {"guest": [" 9999 "], "arbiter": [10000], "host": [10000]}}, "' 9999 ' is not a party id"),
         ({"migrate_role": {"guest": [10**25], "arbiter": [100], "host": [100]}}, "is not a party id"),
+        ({"role": {"judge": [1]}}, "unknown key 'role.judge'; the keys of role are guest"),
+        ({"model": "x"}, "unknown key 'model'; the keys of migrate_model.json are job_parameters"),
+        ({"job_parameters": {"federated_mode": "SINGLE", "ttl": 1}}, "unknown key 'job_parameters.ttl'"),
         (
             {"job_parameters": {"federated_mode": "SINGLE"}, "execute_party": {"host": [10000]}},
             "not in execute_party",

@@ -45,9 +45,9 @@ def test_unsafe_yaml_loads_back_as_the_same_data_marked_unsafe():
     data = {"a": "{{ x }}", "n": 3, "flag": True, "items": [{"path": "/p q"}], 9999: {"k": "v"}, "none": None}
     text = unsafe_yaml(data)
     assert yaml.load(text, Loader=AnsibleLoader) == data
-    # Every string value is tagged; keys are plain names.
-    assert text.count("!unsafe") == 3
-    assert "a: !unsafe" in text
+    # Every string is tagged, keys too (7 keys, 3 values); numbers, booleans and null stay what they are.
+    assert text.count("!unsafe") == 10
+    assert "!unsafe 'a': !unsafe '{{ x }}'" in text and "9999:" in text
 
 
 def test_child_environment_keeps_no_caller_secret(tmp_path, monkeypatch):
@@ -99,6 +99,8 @@ def test_values_reach_tasks_literally_and_nothing_secret_is_kept(tmp_path, probe
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_ends_the_playbook_before_the_caller_goes_on(tmp_path, probe_playbook, signum):
     marker = tmp_path / "sleeping"
+    # A duration of this test's own: other test runs on the machine may be sleeping too.
+    duration = f"120.{os.getpid()}{int(signum)}"
     playbook = probe_playbook(
         f"""
 - hosts: all
@@ -106,7 +108,7 @@ def test_a_signal_ends_the_playbook_before_the_caller_goes_on(tmp_path, probe_pl
   tasks:
     - name: Sleep
       ansible.builtin.command:
-        argv: [sh, -c, "touch {marker}; exec sleep 120"]
+        argv: [sh, -c, "touch {marker}; exec sleep {duration}"]
 """
     )
     workspace = Workspace(tmp_path / "ws")
@@ -124,6 +126,6 @@ def test_a_signal_ends_the_playbook_before_the_caller_goes_on(tmp_path, probe_pl
     assert signal.Signals(signum).name in message
     assert "127.0.0.1 (Sleep)" in message and "127.0.0.2 (Sleep)" in message
     # Nothing the playbook started is still running.
-    left = subprocess.run(["pgrep", "-f", "exec sleep 120|sleep 120"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", f"sleep {duration}"], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
     assert signal.getsignal(signum) is not None
