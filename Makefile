@@ -42,7 +42,7 @@ unit: setup
 	pytest -q tests/unit
 
 integration: setup
-	pytest -q -m integration tests/integration
+	pytest -q -m integration --durations=25 tests/integration
 
 molecule: setup
 	molecule test -s default

@@ -16,8 +16,10 @@ import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
 
 REPO = Path(__file__).resolve().parents[2]
-# Shared by every integration test and molecule: the FATE runtime is built once per machine.
-TEST_BASE_DIR = REPO / ".cache" / "test-parties"
+# Shared by every integration test and molecule, and kept outside the clone so that the FATE runtime (keyed by
+# the hash of its pins) is built once per machine, not once per checkout.
+TEST_CACHE = Path(os.environ.get("FATEOPS_TEST_CACHE", "/var/cache/fateops-test"))
+TEST_BASE_DIR = TEST_CACHE / "test-parties"
 JOB_TIMEOUT = 900
 # Train AUC of hetero LR on the example breast data with one standalone FATE-Flow (guest, host and arbiter id 1),
 # as measured when the single-host path was built; every training test, single- or multi-host, must stay within

@@ -40,7 +40,7 @@ SEED = json.loads((FIXTURES / "migrate_model.json").read_text())
 def runtime_python() -> Path:
     found = sorted((TEST_BASE_DIR / ".runtime").glob("fate-*/bin/python"))
     if not found:
-        pytest.fail("no FATE runtime under .cache/test-parties; run the deploy tests first (they build it)", False)
+        pytest.fail(f"no FATE runtime under {TEST_BASE_DIR}; run the deploy tests first (they build it)", False)
     return found[-1]
 
 
