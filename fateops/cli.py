@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
+from fateops import credentials
 from fateops.errors import FateopsError, UsageError
 from fateops.workspace import Workspace
 
@@ -29,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--function", required=True, choices=FUNCTIONS, help="what to do")
     parser.add_argument("-u", "--users", nargs="+", metavar="USER", help="ssh user per host (default root)")
     parser.add_argument(
-        "-pw", "--password", nargs="+", metavar="PW", help="ssh password per host, used once to install a key"
+        "-pw",
+        "--password",
+        nargs="+",
+        metavar="PW",
+        help="ssh password per host, used once to install a key; `-pw -` reads them from stdin, one per line",
     )
     parser.add_argument("-id", "--id", nargs="+", metavar="ID", help="party ids, one per -ip")
     parser.add_argument("-ip", "--ip", nargs="+", metavar="IP", help="host address of each party id")
@@ -136,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = HANDLERS[function]
     workspace = Workspace()
     try:
+        # The secrets are read (and removed from the environment) before anything else runs.
+        args.password = credentials.passwords(args.password, args.id, sys.stdin)
         output = handler(workspace, args)
     except FateopsError as exc:
         failure = _failure_output(function, str(exc), getattr(exc, "retcode", 1))
