@@ -206,6 +206,7 @@ def test_connection_vars(tmp_path: Path):
         "ansible_ssh_common_args": (
             f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
         ),
+        "ansible_control_path_dir": str(workspace.home / "ssh" / "cp"),
     }
 
 
