@@ -139,7 +139,8 @@ def files_holding(root: Path, needles: list[bytes], skip: tuple[Path, ...] = ())
     for directory, _, names in os.walk(root):
         for name in names:
             path = Path(directory) / name
-            if path in skip or path.is_symlink():
+            # Regular files only: ssh's shared-connection sockets live in the workspace too.
+            if path in skip or path.is_symlink() or not path.is_file():
                 continue
             content = path.read_bytes()
             found += [f"{path}: {needle[:12]!r}..." for needle in needles if needle in content]
