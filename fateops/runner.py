@@ -147,7 +147,9 @@ def _failure_message(result: dict[str, Any]) -> str:
 
 
 def _whole_message(result: dict[str, Any]) -> str:
-    return " ".join(str(result.get(key) or "") for key in ("msg", "stderr", "module_stderr"))
+    """Every message of a result, its loop items' too (an unreachable loop task says "All items completed")."""
+    parts = [result, *[item for item in result.get("results", []) or [] if isinstance(item, dict)]]
+    return " ".join(str(part.get(key) or "") for part in parts for key in ("msg", "stderr", "module_stderr"))
 
 
 def _inventory_hosts(inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -168,7 +168,12 @@ def test_a_refused_host_key_becomes_one_line_with_the_command_to_run(tmp_path):
     progress(_unreachable("10.77.1.2", CHANGED_KEY))
     progress(_unreachable("10.77.1.5", UNKNOWN_KEY))
     progress(_unreachable("10.77.1.6", "Failed to connect to the host via ssh: Connection refused"))
-    changed, unknown, other = progress.failures
+    # A loop task reports per item.
+    looped = _unreachable("10.77.1.2", "All items completed")
+    looped["event_data"]["res"]["results"] = [{"unreachable": True, "msg": CHANGED_KEY}]
+    progress(looped)
+    changed, unknown, other, changed_in_loop = progress.failures
+    assert changed_in_loop == changed
     assert "\n" not in changed + unknown
     assert changed.startswith("10.77.1.2: unreachable: the ssh host key of [10.77.1.2]:2222 has changed")
     assert f"`ssh-keygen -R '[10.77.1.2]:2222' -f {known_hosts}`" in changed
