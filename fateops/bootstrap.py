@@ -359,4 +359,7 @@ def connection_vars(workspace: Workspace, host: str, port: int = SSH_PORT, user:
         "ansible_user": user,
         "ansible_ssh_private_key_file": str(paths.private_key),
         "ansible_ssh_common_args": " ".join(common_args),
+        # ssh's shared connections are the workspace's own: one opened by another workspace (another key and
+        # known_hosts) to the same user@host is never reused, so every workspace's host key check applies.
+        "ansible_control_path_dir": str(paths.directory / "cp"),
     }

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from fateops import credentials
 from fateops.errors import FateopsError, UsageError
 from fateops.workspace import Workspace
 
@@ -40,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--function", required=True, choices=FUNCTIONS, help="what to do")
     parser.add_argument("-u", "--users", nargs="+", metavar="USER", help="ssh user per host (default root)")
     parser.add_argument(
-        "-pw", "--password", nargs="+", metavar="PW", help="ssh password per host, used once to install a key"
+        "-pw",
+        "--password",
+        nargs="+",
+        metavar="PW",
+        help="ssh password per host, used once to install a key; `-pw -` reads them from stdin, one per line",
     )
     parser.add_argument("-id", "--id", nargs="+", metavar="ID", help="party ids, one per -ip")
     parser.add_argument("-ip", "--ip", nargs="+", metavar="IP", help="host address of each party id")
@@ -177,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = HANDLERS[function]
     workspace = Workspace()
     try:
+        # The secrets are read (and removed from the environment) before anything else runs.
+        args.password = credentials.passwords(args.password, args.id, sys.stdin)
         output = handler(workspace, args)
     except FateopsError as exc:
         return _fail(function, exc)

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from fateops import credentials
 from fateops.deployment import (
     DEFAULT_BASE_DIR,
     DEFAULT_USER,
@@ -29,9 +30,6 @@ from fateops.deployment import (
 from fateops.errors import FateopsError, UsageError
 from fateops.runner import RunResult, run_playbook
 from fateops.workspace import Workspace, deployment_id
-
-# The exchange has no party id, so no -pw slot: its password, if its key is not installed yet, comes from here.
-EXCHANGE_PASSWORD_ENV = "FATEOPS_EXCHANGE_PASSWORD"
 
 
 def effective_settings(workspace: Workspace) -> dict[str, Any]:
@@ -173,7 +171,8 @@ def _converge(
     for hub in (exchange, exchange_absent):
         if hub is not None:
             logins.setdefault(hub.ip, (hub.user, hub.local))
-    exchange_password = os.environ.get(EXCHANGE_PASSWORD_ENV)
+    # Read once at start and removed from the environment (fateops/credentials.py); never passed on.
+    exchange_password = credentials.exchange_password()
     if exchange is not None and exchange_password and exchange.ip not in passwords:
         passwords = {**passwords, exchange.ip: exchange_password}
     connection = _connect(workspace, logins, passwords, label)

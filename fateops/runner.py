@@ -9,6 +9,8 @@ tagged !unsafe, so a value such as "{{ lookup('pipe', 'id') }}" reaches the modu
 
 ssh host keys are checked on every connection: ansible-runner turns Ansible's host key checking off unless told
 otherwise, and OpenSSH keeps the first StrictHostKeyChecking it is given, so the run's environment turns it on.
+A host whose key changed, or is not in the workspace's known_hosts, is refused, and the failure says which
+command to run (ssh-keygen -R for a changed key) instead of OpenSSH's banner.
 
 SIGINT and SIGTERM during a run stop ansible-playbook (its whole process group) before the caller's lock is
 released, and the error says which hosts may be left half done.
@@ -22,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +33,7 @@ import ansible_runner
 
 from fateops import ROOT
 from fateops.errors import FateopsError
+from fateops.ssh_keys import SSH_PORT, host_key_changed_message, host_key_unknown_message, ssh_paths
 from fateops.workspace import Workspace, atomic_write, unsafe_yaml
 
 # The operator's variables ansible-playbook may see: where programs and the controller's pip find things, the
@@ -39,6 +43,10 @@ _PASSED_ENV_PREFIXES = ("PIP_",)
 # How often (seconds) the run looks at whether it was told to stop.
 _CANCEL_POLL = 0.5
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What OpenSSH says when StrictHostKeyChecking=yes refuses a host: a changed key, or (the second alone) one that
+# known_hosts does not hold.
+_HOST_KEY_CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+_HOST_KEY_REFUSED = "Host key verification failed"
 
 
 class Interrupted(FateopsError):
@@ -66,8 +74,16 @@ class RunResult:
 class Progress:
     """Turns runner events into one stderr line per task and host, plus failure messages."""
 
-    def __init__(self, label: str, stream: TextIO, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO,
+        verbose: bool = False,
+        explain: Callable[[str, str], str | None] | None = None,
+    ) -> None:
         self.label = label
+        # (host, Ansible's message) -> a message of ours naming the fix, or None to keep Ansible's.
+        self.explain = explain
         self.stream = stream
         self.verbose = verbose
         self.started = time.monotonic()
@@ -99,7 +115,8 @@ class Progress:
         elif kind == "playbook_on_stats":
             self.data = data.get("artifact_data") or {}
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            message = _failure_message(data.get("res", {}))
+            result = data.get("res", {})
+            message = (self.explain and self.explain(host, _whole_message(result))) or _failure_message(result)
             where = "unreachable" if kind == "runner_on_unreachable" else f"'{step}' failed"
             self.failures.append(f"{host}: {where}: {message}")
             self._say(host, f"{where}: {message}")
@@ -128,6 +145,43 @@ def _failure_message(result: dict[str, Any]) -> str:
         message = message[verdict:] if verdict >= 0 else message
         message = message if len(message) <= _LONGEST_MESSAGE else "..." + message[-_LONGEST_MESSAGE:]
     return message
+
+
+def _whole_message(result: dict[str, Any]) -> str:
+    """Every message of a result, its loop items' too (an unreachable loop task says "All items completed")."""
+    parts = [result, *[item for item in result.get("results", []) or [] if isinstance(item, dict)]]
+    return " ".join(str(part.get(key) or "") for part in parts for key in ("msg", "stderr", "module_stderr"))
+
+
+def _inventory_hosts(inventory: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """inventory host name -> its variables, from every group of an inventory in Ansible's YAML shape."""
+    found: dict[str, dict[str, Any]] = {}
+    todo = list(inventory.values())
+    while todo:
+        group = todo.pop()
+        if not isinstance(group, dict):
+            continue
+        for name, host_vars in (group.get("hosts") or {}).items():
+            found.setdefault(str(name), host_vars or {})
+        todo.extend((group.get("children") or {}).values())
+    return found
+
+
+def host_key_explainer(inventory: dict[str, Any], known_hosts: Path) -> Callable[[str, str], str | None]:
+    """Turns OpenSSH's refusal of a host key (as Ansible reports it) into one line with the command to run."""
+    hosts = _inventory_hosts(inventory)
+
+    def explain(host: str, message: str) -> str | None:
+        if _HOST_KEY_REFUSED not in message and _HOST_KEY_CHANGED not in message:
+            return None
+        variables = hosts.get(host, {})
+        address = str(variables.get("ansible_host") or host)
+        port = int(variables.get("ansible_port") or SSH_PORT)
+        if _HOST_KEY_CHANGED in message:
+            return host_key_changed_message(address, port, known_hosts)
+        return host_key_unknown_message(address, port, known_hosts)
+
+    return explain
 
 
 def child_environment(run_dir: Path) -> dict[str, str]:
@@ -245,7 +299,7 @@ def run_playbook(
     inventory_path = workspace.write_inventory(inventory, run_dir / "inventory" / "hosts.yml")
     extravars_path = run_dir / "extravars.yml"
     atomic_write(extravars_path, unsafe_yaml(extravars or {}))
-    progress = Progress(label, stream)
+    progress = Progress(label, stream, explain=host_key_explainer(inventory, ssh_paths(workspace).known_hosts))
     started = time.monotonic()
     env = child_environment(run_dir)
     with _StopSignals() as signals:

@@ -314,6 +314,15 @@ def host_key_changed_message(host: str, port: int, known_hosts: Path) -> str:
     )
 
 
+def host_key_unknown_message(host: str, port: int, known_hosts: Path) -> str:
+    pattern = host_pattern(host, port)
+    return (
+        f"the ssh host key of {pattern} is not recorded in {known_hosts}; refusing to connect (an unknown host is "
+        f"never added silently). Run -f deploy for this host, which checks and records its key, or add its key to "
+        f"that file"
+    )
+
+
 # the key pair ------------------------------------------------------------------------------------------------
 
 

@@ -195,6 +195,27 @@ class Harness:
     def stop_sshd(self, host: TestHost) -> None:
         _stop_pid_file(host.pid_file, host.sshd_config)
 
+    @contextlib.contextmanager
+    def changed_host_key(self, host: TestHost) -> Iterator[None]:
+        """The host as ssh sees a reinstalled one: a new host key, and every ssh session of the old sshd ended
+        (shared connections included); afterwards the original key is back, again with fresh sessions only."""
+        key_files = (host.host_key, host.host_key.with_name(host.host_key.name + ".pub"))
+        original = {path: path.read_bytes() for path in key_files}
+        self._restart_without_sessions(host, new_host_key=True)
+        try:
+            yield
+        finally:
+            for path, content in original.items():
+                path.write_bytes(content)
+                os.chmod(path, 0o600 if path == host.host_key else 0o644)
+            self._restart_without_sessions(host)
+
+    def _restart_without_sessions(self, host: TestHost, new_host_key: bool = False) -> None:
+        inode = _netns_inode(host.name)
+        sessions = [pid for pid in _pids_in_netns({inode} if inode else set()) if _is_sshd(pid)]
+        _terminate(sessions)
+        self.restart_sshd(host, new_host_key)
+
 
 # running commands ------------------------------------------------------------------------------------------
 
@@ -303,6 +324,12 @@ def _marked_users(prefix: str) -> list[pwd.struct_passwd]:
 def _links(prefix: str) -> list[str]:
     pattern = re.compile(rf"^{re.escape(prefix)}-(br|v\d+)$")
     return [str(link["ifname"]) for link in _ip_json("link", "show") if pattern.match(str(link.get("ifname", "")))]
+
+
+def _is_sshd(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return os.readlink(f"/proc/{pid}/exe") == str(SSHD)
+    return False
 
 
 def _other_sshd_running() -> bool:

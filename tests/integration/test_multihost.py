@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from .conftest import (
     SINGLE_HOST_AUC,
     TEST_BASE_DIR,
     Facade,
+    Result,
     guest_row,
     metric,
     predict,
@@ -131,7 +133,21 @@ def nginx_routes(party_id: int) -> str:
     return (TEST_BASE_DIR / f"party-{party_id}" / "nginx" / "routes.conf").read_text()
 
 
-def train_and_serve(facade: Facade, flow: FateFlowClient, data: dict, guest: int, hosts: list[int], name: str) -> None:
+def files_holding(root: Path, needles: list[bytes], skip: tuple[Path, ...] = ()) -> list[str]:
+    """Every file under root (run artifacts included) that holds one of needles, as "path: needle"."""
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            # Regular files only: ssh's shared-connection sockets live in the workspace too.
+            if path in skip or path.is_symlink() or not path.is_file():
+                continue
+            content = path.read_bytes()
+            found += [f"{path}: {needle[:12]!r}..." for needle in needles if needle in content]
+    return found
+
+
+def train_and_serve(facade: Facade, flow: FateFlowClient, data: dict, guest: int, hosts: list[int], name: str) -> dict:
     """upload, submit hetero_lr, query until success, load_bind and predict, all across the network."""
     host_args = [arg for party_id, path in zip(hosts, data["hosts"], strict=True) for arg in (str(party_id), str(path))]
     loaded = facade("-f", "upload", "-gp", str(guest), str(data["guest"]), "-hp", *host_args, "-proj", name)
@@ -149,6 +165,7 @@ def train_and_serve(facade: Facade, flow: FateFlowClient, data: dict, guest: int
     rc, answer = predict(facade, name, f"id={row_id}", *guest_row(data["guest"], row_id))
     assert rc == 0 and answer["retcode"] == 0, answer
     assert abs(answer["prob"] - score) < 1e-6, (answer, score)
+    return job
 
 
 # ------------------------------------------------------------------------------------------ password bootstrap
@@ -172,6 +189,106 @@ def test_password_login_installs_the_key_and_the_password_goes_nowhere(
     leaked = [p for p in facade.home.rglob("*") if p.is_file() and host.password.encode() in p.read_bytes()]
     assert leaked == []
     assert host.password not in result.err + result.out
+
+
+# Any python3 outside .venv: script.py then re-executes itself into .venv, as it does for the regulator's systems.
+SYSTEM_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _read_proc(pid: int, name: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes()
+    except OSError:
+        return b""
+
+
+def run_watched(facade: Facade, args: list[str], stdin: str = "", env: dict | None = None) -> tuple[Result, list]:
+    """Run the facade as a caller does and, while it runs, read the cmdline and environ of the re-exec'd facade
+    and of every process below it (ansible-playbook, its workers, ssh): [(pid, cmdline, environ), ...]."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [str(SYSTEM_PYTHON), str(ROOT / "script.py"), *args],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            env=env or facade.env(),
+        )
+        proc.stdin.write(stdin.encode())
+        proc.stdin.close()
+        seen = []
+        deadline = time.monotonic() + 900
+        while proc.poll() is None and time.monotonic() < deadline:
+            cmdline = _read_proc(proc.pid, "cmdline")
+            # Before the re-exec this is still the caller's python with the caller's argv; the facade starts after it.
+            if cmdline.startswith(str(VENV_PYTHON).encode() + b"\0"):
+                seen.append((proc.pid, cmdline, _read_proc(proc.pid, "environ")))
+                seen += [
+                    (pid, _read_proc(pid, "cmdline"), _read_proc(pid, "environ")) for pid in _descendants(proc.pid)
+                ]
+            time.sleep(0.05)
+        proc.wait(timeout=10)
+        out.seek(0)
+        err.seek(0)
+        return Result(proc.returncode, out.read().decode(), err.read().decode()), seen
+
+
+def private_key_needles(home: Path) -> list[bytes]:
+    """The workspace key's secret part: its PEM body lines (found also inside JSON, where newlines are escaped)."""
+    lines = (home / "ssh" / "id_ed25519").read_bytes().splitlines()
+    return [line for line in lines if line and not line.startswith(b"-----")]
+
+
+@pytest.mark.parametrize("form", ["argv", "stdin"])
+def test_no_password_in_argv_environment_artifacts_or_workspace(
+    netns_harness: Harness,  # noqa: F811
+    tmp_path: Path,
+    form: str,
+):
+    # The password user cannot deploy (it does not own the base dir), so the run goes as far as ansible-playbook
+    # on the host and fails there: bootstrap, the re-exec and Ansible's processes are all exercised.
+    host = netns_harness.hosts[3] if form == "argv" else netns_harness.hosts[2]
+    facade = Facade(tmp_path / "workspace")
+    hub_password = "hub-" + os.urandom(12).hex()
+    env = {**facade.env(), "FATEOPS_EXCHANGE_PASSWORD": hub_password}
+    args = ["-f", "deploy", "-id", "20000", "-ip", host.ip, "-u", host.user]
+    if form == "argv":
+        result, seen = run_watched(facade, [*args, "-pw", host.password], env=env)
+    else:
+        result, seen = run_watched(facade, [*args, "-pw", "-"], stdin=host.password + "\n", env=env)
+    assert (result.rc, result.out) == (1, "deploy failure.\n"), result.err
+    assert f"installed the workspace ssh key on {host.ip}" in result.err
+    # The sampling saw the facade and ansible-playbook running.
+    assert seen, "the re-exec'd facade was never seen running"
+    assert any(b"ansible-playbook" in cmdline for _, cmdline, _ in seen)
+    secrets = [host.password.encode(), hub_password.encode(), *private_key_needles(facade.home)]
+    leaked = [
+        (pid, cmdline.split(b"\0")[:2], what)
+        for pid, cmdline, environ in seen
+        for what, text in (("cmdline", cmdline), ("environ", environ))
+        if any(secret in text for secret in secrets)
+    ]
+    assert leaked == []
+    # Nothing of them in the workspace: state, inventory, logs and every run's artifacts (the key file aside).
+    assert list(facade.home.glob("runs/*/artifacts/*")), "no run artifacts to look at"
+    assert files_holding(facade.home, secrets, skip=(facade.home / "ssh" / "id_ed25519",)) == []
+    assert host.password not in result.err + result.out and hub_password not in result.err
 
 
 # ------------------------------------------------------------------------------------------------------ mesh
@@ -202,7 +319,80 @@ def test_two_hosts_deploy(mesh: Facade, hosts: list[TestHost]):
 
 
 def test_two_hosts_train_and_serve(mesh: Facade, hosts: list[TestHost], datasets):
-    train_and_serve(mesh, flow_client(hosts[0]), datasets["breast"], 9999, [10000], "mesh2")
+    job = train_and_serve(mesh, flow_client(hosts[0]), datasets["breast"], 9999, [10000], "mesh2")
+    # Each party's weights were fetched and written on its own host: none passed through the controller.
+    for host, role, party_id in ((hosts[0], "guest", 9999), (hosts[1], "host", 10000)):
+        model = flow_client(host).output_model(job["jobid"], role, party_id, "lr_0")
+        coefficients = [
+            json.dumps(row[0]).encode() for row in model["output_model"]["data"]["estimator"]["param"]["coef_"]
+        ]
+        needles = [c for c in coefficients if len(c) >= 8] + [b'"coef_"']
+        kept = list((TEST_BASE_DIR / f"party-{party_id}").rglob(f"incoming/{job['model_id']}_*_{role}_{party_id}.json"))
+        assert kept and needles[0] in kept[0].read_bytes(), kept
+        assert files_holding(mesh.home, needles) == []
+
+
+def instance_files(party_id: int) -> dict[str, tuple[int, int]]:
+    """The instance's configuration and data files as (size, mtime): what a run that reached the host would touch."""
+    found = {}
+    for directory, dirs, names in os.walk(TEST_BASE_DIR / f"party-{party_id}"):
+        dirs[:] = [d for d in dirs if d not in ("logs", "jobs", "venv")]
+        for name in names:
+            path = Path(directory) / name
+            if path.suffix in (".yaml", ".yml", ".conf", ".json", ".csv", ".secret") and not path.is_symlink():
+                info = path.stat()
+                found[str(path)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def test_a_changed_host_key_is_refused_by_every_function(
+    mesh: Facade,
+    hosts: list[TestHost],
+    netns_harness: Harness,  # noqa: F811
+    datasets,
+    tmp_path: Path,
+):
+    guest = hosts[0]
+    known_hosts = mesh.home / "ssh" / "known_hosts"
+    fix = f"ssh-keygen -R '{guest.ip}' -f {known_hosts}"
+    job = next(job for job in mesh.state()["jobs"].values() if job["project"] == "mesh2")
+    model = ["-mid", job["model_id"], "-mver", job["model_version"]]
+    migrate_config = json.loads(
+        (ROOT / "tests" / "unit" / "fixtures" / "fate_models" / "migrate_model.json").read_text()
+    )
+    migrate_config["model_id"] = job["model_id"]
+    (tmp_path / "migrate_model.json").write_text(json.dumps(migrate_config))
+    import_config = {"role": "guest", "party_id": 9999, "model_id": job["model_id"], "model_version": "0",
+                     "file": str(tmp_path / "guest.zip"), "force_update": False}  # fmt: skip
+    (tmp_path / "import_model.json").write_text(json.dumps(import_config))
+    data = datasets["breast"]
+    calls = {
+        "upload": ["-gp", "9999", str(data["guest"]), "-hp", "10000", str(data["hosts"][0]), "-proj", "hostkey"],
+        "submit": ["-alg", "hetero_lr", "-proj", "mesh2", "-m", "1"],
+        "load_bind": [*model, "-mname", "hostkey"],
+        "migrate": ["-conf", str(tmp_path / "migrate_model.json")],
+        "import": ["-conf", str(tmp_path / "import_model.json")],
+        "deploy": ["-id", "9999", "10000", "-ip", guest.ip, hosts[1].ip],
+        "delete": ["-id", "9999", "-ip", guest.ip],
+    }
+    state, flow, files, recorded = mesh.state(), flow_pid(9999), instance_files(9999), known_hosts.read_bytes()
+    with netns_harness.changed_host_key(guest):
+        for function, args in calls.items():
+            result = mesh("-f", function, *args)
+            assert result.rc != 0, (function, result.out, result.err)
+            if function in ("submit", "migrate", "import"):
+                assert json.loads(result.out)["retcode"] != 0, (function, result.out)
+            else:
+                assert result.out == f"{function} failure.\n", (function, result.out)
+            assert [line for line in result.err.splitlines() if fix in line], (function, result.err)
+            assert "REMOTE HOST IDENTIFICATION" not in result.err, (function, result.err)
+            # Nothing on that host, nor in the workspace, changed.
+            assert mesh.state() == state, function
+            assert (flow_pid(9999), instance_files(9999)) == (flow, files), function
+            assert known_hosts.read_bytes() == recorded, function
+    # The original key is back: the host works as before.
+    again = mesh("-f", "deploy", "-id", "9999", "10000", "-ip", guest.ip, hosts[1].ip)
+    assert (again.rc, again.out) == (0, "deploy success.\n"), again.err
 
 
 def test_a_party_joins_in_place(mesh: Facade, hosts: list[TestHost]):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
 import shlex
 import shutil
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -392,6 +394,7 @@ def test_connection_vars(tmp_path: Path):
         "ansible_ssh_common_args": (
             f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
         ),
+        "ansible_control_path_dir": str(workspace.home / "ssh" / "cp"),
     }
 
 
@@ -503,3 +506,76 @@ def test_host_key_algorithms_follow_known_hosts():
     assert bootstrap._host_key_algorithms([ECDSA], offered) == ["ecdsa-sha2-nistp256"]
     rsa = PublicKey("ssh-rsa", "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDc")
     assert bootstrap._host_key_algorithms([rsa, ED_A], offered) == ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"]
+
+
+# a pre-seeded known_hosts: the password goes only to a host that proves the recorded key ---------------------
+
+
+@dataclass
+class HandshakeTransport:
+    """Stands in for paramiko.Transport from the handshake on: presents a host key, records every auth call."""
+
+    presented: PublicKey
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.options = paramiko.Transport(_unconnected()).get_security_options()
+
+    def set_log_channel(self, name: str) -> None: ...
+
+    def set_hexdump(self, on: bool) -> None: ...
+
+    def get_security_options(self):
+        return self.options
+
+    def start_client(self, timeout: float) -> None: ...
+
+    def get_remote_server_key(self) -> paramiko.PKey:
+        return paramiko.PKey.from_type_string(self.presented.key_type, base64.b64decode(self.presented.blob))
+
+    def auth_publickey(self, user: str, key: object) -> list[str]:
+        self.calls.append("publickey")
+        raise paramiko.AuthenticationException("Authentication failed.")
+
+    def auth_password(self, user: str, password: str, fallback: bool = True) -> list[str]:
+        self.calls.append("password")
+        raise paramiko.AuthenticationException("Authentication failed.")
+
+    def close(self) -> None: ...
+
+
+def _unconnected() -> socket.socket:
+    return socket.socket()
+
+
+@pytest.mark.parametrize("seeded", ["10.77.0.2 {key_type} {blob}\n", HASHED])
+def test_a_pre_seeded_known_hosts_gets_no_password_sent_to_another_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded: str
+):
+    workspace = Workspace(tmp_path / "ws")
+    known_hosts = ssh_paths(workspace).known_hosts
+    known_hosts.parent.mkdir(parents=True)
+    known_hosts.write_text(seeded.format(key_type=ED_A.key_type, blob=ED_A.blob))
+    before = known_hosts.read_bytes()
+    transport = HandshakeTransport(presented=ED_B)
+    monkeypatch.setattr(bootstrap, "_connect_socket", lambda host, port, timeout: _unconnected())
+    monkeypatch.setattr(bootstrap.paramiko, "Transport", lambda sock: transport)
+    with pytest.raises(FateopsError) as caught:
+        bootstrap_host(workspace, "10.77.0.2", user="fateops-test", password="seeded-secret")
+    assert "host key of 10.77.0.2 has changed" in str(caught.value) and "ssh-keygen -R" in str(caught.value)
+    # Refused during the handshake: no login of any kind was tried, the password never left this process.
+    assert transport.calls == []
+    assert known_hosts.read_bytes() == before
+
+
+def test_a_pre_seeded_key_that_the_host_proves_gets_the_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    workspace = Workspace(tmp_path / "ws")
+    known_hosts = ssh_paths(workspace).known_hosts
+    known_hosts.parent.mkdir(parents=True)
+    known_hosts.write_text(f"10.77.0.2 {ED_A.key_type} {ED_A.blob}\n")
+    transport = HandshakeTransport(presented=ED_A)
+    monkeypatch.setattr(bootstrap, "_connect_socket", lambda host, port, timeout: _unconnected())
+    monkeypatch.setattr(bootstrap.paramiko, "Transport", lambda sock: transport)
+    with pytest.raises(FateopsError, match=r"authentication failed for fateops-test@10\.77\.0\.2"):
+        bootstrap_host(workspace, "10.77.0.2", user="fateops-test", password="seeded-secret")
+    assert transport.calls == ["publickey", "password"]

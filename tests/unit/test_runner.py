@@ -5,6 +5,7 @@ These run real ansible-playbook processes on the local connection (no network, n
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import yaml
 from ansible.parsing.yaml.loader import AnsibleLoader
 
 from fateops.deployment import Host, host_vars
-from fateops.runner import Interrupted, child_environment, run_playbook
+from fateops.runner import Interrupted, Progress, child_environment, host_key_explainer, run_playbook
 from fateops.workspace import Workspace, unsafe_yaml
 
 PAYLOAD = "{{ lookup('pipe', 'touch %s') }}"
@@ -129,3 +130,56 @@ def test_a_signal_ends_the_playbook_before_the_caller_goes_on(tmp_path, probe_pl
     left = subprocess.run(["pgrep", "-f", f"sleep {duration}"], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
     assert signal.getsignal(signum) is not None
+
+
+# OpenSSH's refusals as Ansible reports them (runner_on_unreachable, res.msg), StrictHostKeyChecking=yes.
+CHANGED_KEY = (
+    "Failed to connect to the host via ssh: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n"
+    "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n"
+    "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n"
+    "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\r\n"
+    "Offending ED25519 key in /ws/ssh/known_hosts:1\r\n"
+    "Host key for 10.77.1.2 has changed and you have requested strict checking.\r\n"
+    "Host key verification failed."
+)
+UNKNOWN_KEY = (
+    "Failed to connect to the host via ssh: No ED25519 host key is known for 10.77.1.2 and you have requested "
+    "strict checking.\r\nHost key verification failed."
+)
+
+
+def _unreachable(host: str, message: str) -> dict:
+    return {
+        "event": "runner_on_unreachable",
+        "event_data": {"host": host, "task": "Gathering", "res": {"msg": message}},
+    }
+
+
+def test_a_refused_host_key_becomes_one_line_with_the_command_to_run(tmp_path):
+    inventory = {
+        "all": {
+            "children": {
+                "fate_parties": {"hosts": {"10.77.1.2": {"ansible_host": "10.77.1.2", "ansible_port": 2222}}},
+                "fate_exchange": {"hosts": {"10.77.1.5": {"ansible_host": "10.77.1.5"}}},
+            }
+        }
+    }
+    known_hosts = tmp_path / "ssh" / "known_hosts"
+    stream = io.StringIO()
+    progress = Progress("upload", stream, explain=host_key_explainer(inventory, known_hosts))
+    progress(_unreachable("10.77.1.2", CHANGED_KEY))
+    progress(_unreachable("10.77.1.5", UNKNOWN_KEY))
+    progress(_unreachable("10.77.1.6", "Failed to connect to the host via ssh: Connection refused"))
+    # A loop task reports per item.
+    looped = _unreachable("10.77.1.2", "All items completed")
+    looped["event_data"]["res"]["results"] = [{"unreachable": True, "msg": CHANGED_KEY}]
+    progress(looped)
+    changed, unknown, other, changed_in_loop = progress.failures
+    assert changed_in_loop == changed
+    assert "\n" not in changed + unknown
+    assert changed.startswith("10.77.1.2: unreachable: the ssh host key of [10.77.1.2]:2222 has changed")
+    assert f"`ssh-keygen -R '[10.77.1.2]:2222' -f {known_hosts}`" in changed
+    assert unknown.startswith(f"10.77.1.5: unreachable: the ssh host key of 10.77.1.5 is not recorded in {known_hosts}")
+    assert "never added silently" in unknown and "-f deploy" in unknown
+    assert other == "10.77.1.6: unreachable: Failed to connect to the host via ssh: Connection refused"
+    assert "ssh-keygen -R" in stream.getvalue()
