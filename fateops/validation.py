@@ -260,8 +260,14 @@ BOOLEAN = _Leaf(
     "true or false",
     lambda value: isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS),
 )
-# Paths on party hosts: a relative one would be relative to wherever a module happens to run.
-ABSOLUTE_PATH = _Leaf("an absolute path", lambda value: isinstance(value, str) and value.startswith("/"))
+# Paths on party hosts: a relative one would be relative to wherever a module happens to run. They are written
+# into nginx, supervisord and FATE-Flow configuration files, so they hold no spaces, quotes, newlines or other
+# characters those formats would read as syntax.
+_HOST_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
+ABSOLUTE_PATH = _Leaf(
+    "an absolute path of letters, digits and . _ + - /",
+    lambda value: isinstance(value, str) and _HOST_PATH.fullmatch(value) is not None,
+)
 
 CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_base_dir": ABSOLUTE_PATH,
