@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import PurePosixPath
 from typing import Any
 
 from fateops.errors import FateopsError, UsageError
@@ -41,6 +42,23 @@ COMPOSE_EXTRA_PORTS = {
     "proxy_port": ("fate_proxy_port", 9370),
     "board_port": ("fate_board_port", 8080),
     "serving_exchange_port": ("fate_compose_serving_exchange_port", 8869),
+}
+NATIVE_RUNTIME = "native"
+RUNTIMES = (NATIVE_RUNTIME, COMPOSE_RUNTIME)
+# Every port setting the plan reads, with FATE's default: the one table of them (fateops/validation.py checks
+# settings.yml against it and names the default in its fix).
+PORT_SETTINGS: dict[str, int] = {
+    "fate_flow_http_port": DEFAULT_HTTP_PORT,
+    "fate_flow_grpc_port": DEFAULT_GRPC_PORT,
+    "fate_serving_port": DEFAULT_SERVING_PORT,
+    "fate_nginx_http_port": DEFAULT_NGINX_PORT,
+    "fate_rabbitmq_port": DEFAULT_RABBITMQ_PORT,
+    "fate_rabbitmq_management_port": DEFAULT_RABBITMQ_MANAGEMENT_PORT,
+    "fate_rabbitmq_dist_port": DEFAULT_RABBITMQ_DIST_PORT,
+    "fate_exchange_nginx_http_port": DEFAULT_NGINX_PORT,
+    "fate_exchange_serving_port": DEFAULT_SERVING_PORT,
+    "fate_exchange_rabbitmq_port_base": DEFAULT_EXCHANGE_RABBITMQ_BASE,
+    **dict(COMPOSE_EXTRA_PORTS.values()),
 }
 
 
@@ -92,11 +110,6 @@ class Flow:
         if self.federation != STANDALONE_FLOW:
             data.update({name: getattr(self, name) for name in FEDERATION_PORTS})
         return data
-
-    def ports(self) -> list[int]:
-        """Every port the instance listens on."""
-        extra = [getattr(self, name) for name in FEDERATION_PORTS] if self.federation != STANDALONE_FLOW else []
-        return [self.http_port, self.grpc_port, self.serving_port, *extra, *self.extra_ports.values()]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Flow:
@@ -387,49 +400,268 @@ def plan_exchange(
     return exchange
 
 
+# ------------------------------------------------------------------------------------------ the host contract
+# What the plan hands every party host: its inventory variable fate_instances (and fate_instances_absent, the
+# instances to remove), a list of Instance.as_dict(). Roles, playbooks and templates read it; none works out a
+# port, a path or a peer list again. Validated on the Ansible side by the fate_instance option of the party and
+# serving roles' meta/argument_specs.yml.
+
+# FATE's federation engine of a compose project, by FATE generation (the project's own proxy).
+COMPOSE_FEDERATION_ENGINES = {2: "osx", 1: "rollsite"}
+DEFAULT_COMPOSE_GENERATION = 2
+
+
+def _present(record: Any) -> dict[str, Any]:
+    """A record's fields without the ones that do not apply to this instance (None)."""
+    return {key: value for key, value in asdict(record).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class InstanceDirectories:
+    """Absolute paths of one instance on its host. instance holds everything of it; the others apply by runtime
+    (native: home .. serving, with rabbitmq and nginx when federated; compose: compose_project and images)."""
+
+    instance: str
+    home: str | None = None
+    venv: str | None = None
+    logs: str | None = None
+    run: str | None = None
+    supervisor: str | None = None
+    serving: str | None = None
+    # Where fateops keeps what it records per instance: uploaded tables' state, imported models' archives.
+    tables: str | None = None
+    models: str | None = None
+    rabbitmq: str | None = None
+    nginx: str | None = None
+    compose_project: str | None = None
+    # Image archives shipped for offline Docker hosts: shared by every compose project of the host.
+    images: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return _present(self)
+
+
+@dataclass(frozen=True)
+class InstanceFiles:
+    """Files of a native instance that its programs are started with."""
+
+    python: str
+    supervisor_conf: str
+
+    def as_dict(self) -> dict[str, str]:
+        return _present(self)
+
+
+@dataclass(frozen=True)
+class InstancePorts:
+    """Every port an instance listens on (native federation: nginx and the broker's; compose: the published ones)."""
+
+    http: int
+    grpc: int
+    serving: int
+    nginx: int | None = None
+    amqp: int | None = None
+    management: int | None = None
+    dist: int | None = None
+    proxy: int | None = None
+    board: int | None = None
+    serving_exchange: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return _present(self)
+
+    def every(self) -> list[int]:
+        return list(self.as_dict().values())
+
+
+@dataclass(frozen=True)
+class FederationParty:
+    """One party as the others reach it: the shape fateops.federation.fate_route_table takes."""
+
+    party_id: int
+    host: str
+    flow_http_port: int
+    flow_grpc_port: int
+    serving_port: int
+    nginx_http_port: int | None = None
+    rabbitmq_port: int | None = None
+    rabbitmq_management_port: int | None = None
+    # A compose project's osx or rollsite.
+    proxy_port: int | None = None
+    exchange_rabbitmq_port: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _present(self)
+
+
+@dataclass(frozen=True)
+class Federation:
+    """Every party of the federation, the topology and the star's exchange, and the parties that left (whose routes
+    go); engine: FATE's federation engine of the instance that reads it."""
+
+    topology: str
+    parties: list[FederationParty]
+    exchange: dict[str, Any] | None
+    removed_parties: list[int]
+    engine: str = STANDALONE_FLOW
+
+    def routes(self) -> dict[str, Any]:
+        """The federation without the engine: all.vars.fate_federation, what the exchange role reads."""
+        return {
+            "topology": self.topology,
+            "parties": [party.as_dict() for party in self.parties],
+            "exchange": self.exchange,
+            "removed_parties": [{"party_id": party_id} for party_id in self.removed_parties],
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, **self.routes()}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One FATE-Flow instance (native) or compose project (compose) as its host runs it: the host contract."""
+
+    name: str
+    runtime: str
+    party_ids: list[int]
+    directories: InstanceDirectories
+    ports: InstancePorts
+    federation: Federation
+    files: InstanceFiles | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "runtime": self.runtime,
+            "party_ids": list(self.party_ids),
+            "directories": self.directories.as_dict(),
+            "ports": self.ports.as_dict(),
+            "federation": self.federation.as_dict(),
+        }
+        if self.files is not None:
+            data["files"] = self.files.as_dict()
+        return data
+
+
+def base_dir(settings: dict[str, Any]) -> PurePosixPath:
+    return PurePosixPath(settings.get("fate_base_dir", DEFAULT_BASE_DIR))
+
+
+def instance_directories(flow: Flow, settings: dict[str, Any]) -> InstanceDirectories:
+    """The one place an instance's paths are worked out (FATE-Flow's layout under home stays the party role's)."""
+    root = base_dir(settings)
+    top = root / flow.name
+    if flow_runtime(flow) == COMPOSE_RUNTIME:
+        return InstanceDirectories(str(top), compose_project=str(top), images=str(root / "images"))
+    federated = flow.federation != STANDALONE_FLOW
+    return InstanceDirectories(
+        str(top),
+        home=str(top / "home"),
+        venv=str(top / "venv"),
+        logs=str(top / "logs"),
+        run=str(top / "run"),
+        supervisor=str(top / "supervisor.d"),
+        serving=str(top / "serving"),
+        tables=str(top / "home" / "fateops" / "tables"),
+        models=str(top / "home" / "fateops" / "models"),
+        rabbitmq=str(top / "rabbitmq") if federated else None,
+        nginx=str(top / "nginx") if federated else None,
+    )
+
+
+def instance_ports(flow: Flow) -> InstancePorts:
+    return InstancePorts(
+        flow.http_port,
+        flow.grpc_port,
+        flow.serving_port,
+        nginx=flow.nginx_port,
+        amqp=flow.rabbitmq_port,
+        management=flow.rabbitmq_management_port,
+        dist=flow.rabbitmq_dist_port,
+        proxy=flow.extra_ports.get("proxy_port"),
+        board=flow.extra_ports.get("board_port"),
+        serving_exchange=flow.extra_ports.get("serving_exchange_port"),
+    )
+
+
+def flow_runtime(flow: Flow) -> str:
+    """A planned or recorded instance's runtime, from its name: a compose project is named like KubeFATE's."""
+    return COMPOSE_RUNTIME if flow.name == compose_project(flow.party_ids[0]) else NATIVE_RUNTIME
+
+
+def plan_federation(
+    flows: dict[str, list[Flow]], exchange: ExchangeHost | None, removed: list[int] | None = None
+) -> Federation:
+    """Every party's addresses, for the route tables of each party and of the exchange (fate_route_table), and the
+    parties that left, whose routes go. Standalone FATE-Flows federate with nobody; compose projects through their
+    own proxies (osx or rollsite), native parties through their broker and nginx."""
+    parties = []
+    for ip, host_flows in sorted(flows.items()):
+        for flow in host_flows:
+            native = flow_runtime(flow) == NATIVE_RUNTIME
+            if native and flow.federation == STANDALONE_FLOW:
+                continue
+            for party_id in flow.party_ids:
+                parties.append(
+                    FederationParty(
+                        party_id,
+                        ip,
+                        flow.http_port,
+                        flow.grpc_port,
+                        flow.serving_port,
+                        nginx_http_port=flow.nginx_port,
+                        rabbitmq_port=flow.rabbitmq_port,
+                        rabbitmq_management_port=flow.rabbitmq_management_port,
+                        proxy_port=flow.extra_ports.get("proxy_port"),
+                        exchange_rabbitmq_port=exchange.rabbitmq_ports[party_id] if exchange and native else None,
+                    )
+                )
+    # The exchange's rollsite and OSX ports (compose) are the route model's defaults unless an inventory says else.
+    hub = (
+        {"host": exchange.ip, "nginx_http_port": exchange.nginx_port, "serving_port": exchange.serving_port}
+        if exchange
+        else None
+    )
+    return Federation(
+        "star" if exchange else "mesh",
+        sorted(parties, key=lambda party: party.party_id),
+        hub,
+        sorted(removed or []),
+    )
+
+
+def flow_engine(flow: Flow, settings: dict[str, Any]) -> str:
+    if flow_runtime(flow) == COMPOSE_RUNTIME:
+        return COMPOSE_FEDERATION_ENGINES[int(settings.get("fate_compose_generation", DEFAULT_COMPOSE_GENERATION))]
+    return flow.federation
+
+
+def plan_instance(flow: Flow, settings: dict[str, Any], federation: Federation) -> Instance:
+    """The contract of one planned (or recorded) instance."""
+    runtime = flow_runtime(flow)
+    directories = instance_directories(flow, settings)
+    files = None
+    if runtime == NATIVE_RUNTIME:
+        top = PurePosixPath(directories.instance)
+        files = InstanceFiles(str(top / "venv" / "bin" / "python"), str(top / "supervisord.conf"))
+    return Instance(
+        flow.name,
+        runtime,
+        list(flow.party_ids),
+        directories,
+        instance_ports(flow),
+        replace(federation, engine=flow_engine(flow, settings)),
+        files,
+    )
+
+
 def host_vars(host: Host) -> dict[str, Any]:
     if host.local:
         # The controller's own interpreter (the one ansible-playbook runs with): no ssh, no discovery of whatever
         # python3 the PATH offers. A path, not a template: inventories are written as data.
         return {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return {"ansible_host": host.ip, "ansible_user": host.user, "ansible_connection": "ssh"}
-
-
-def federation_vars(
-    flows: dict[str, list[Flow]], exchange: ExchangeHost | None, removed: list[int] | None = None
-) -> dict[str, Any]:
-    """Every party's addresses, for the route tables of each party and of the exchange (fate_route_table), and the
-    parties that left, whose routes go."""
-    parties = []
-    for ip, host_flows in sorted(flows.items()):
-        for flow in host_flows:
-            if flow.federation == STANDALONE_FLOW:
-                continue
-            for party_id in flow.party_ids:
-                party = {
-                    "party_id": party_id,
-                    "host": ip,
-                    "flow_http_port": flow.http_port,
-                    "flow_grpc_port": flow.grpc_port,
-                    "nginx_http_port": flow.nginx_port,
-                    "rabbitmq_port": flow.rabbitmq_port,
-                    "rabbitmq_management_port": flow.rabbitmq_management_port,
-                    "serving_port": flow.serving_port,
-                }
-                if exchange is not None:
-                    party["exchange_rabbitmq_port"] = exchange.rabbitmq_ports[party_id]
-                parties.append(party)
-    parties.sort(key=lambda p: p["party_id"])
-    return {
-        "topology": "star" if exchange else "mesh",
-        "parties": parties,
-        "exchange": (
-            {"host": exchange.ip, "nginx_http_port": exchange.nginx_port, "serving_port": exchange.serving_port}
-            if exchange
-            else None
-        ),
-        "removed_parties": [{"party_id": party_id} for party_id in sorted(removed or [])],
-    }
 
 
 def serving_peers(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -> dict[str, str]:
@@ -464,17 +696,17 @@ def build_inventory(
             entry["ansible_python_interpreter"] = settings.get("fate_host_python", DEFAULT_HOST_PYTHON)
         return entry
 
+    federation = plan_federation(flows, exchange, removed)
     inventory_hosts: dict[str, Any] = {}
     for ip in sorted(set(hosts) | set(absent or {})):
         host = hosts[ip]
         entry = entry_for(ip, host.local, host.user)
         entry["fate_party_ids"] = sorted(host.party_ids)
-        entry["fate_flows"] = [flow.as_dict() for flow in flows.get(ip, [])]
-        # What deploy.yml checks on every host before it changes any.
-        entry["fate_planned_ports"] = sorted(port for flow in flows.get(ip, []) for port in flow.ports())
-        entry["fate_planned_federation"] = any(flow.federation != STANDALONE_FLOW for flow in flows.get(ip, []))
+        entry["fate_instances"] = [plan_instance(flow, settings, federation).as_dict() for flow in flows.get(ip, [])]
         if absent and ip in absent:
-            entry["fate_flows_absent"] = [flow.as_dict() for flow in absent[ip]]
+            entry["fate_instances_absent"] = [
+                plan_instance(flow, settings, federation).as_dict() for flow in absent[ip]
+            ]
         inventory_hosts[ip] = entry
     children: dict[str, Any] = {"fate_parties": {"hosts": inventory_hosts}}
     hub = exchange or exchange_absent
@@ -484,8 +716,12 @@ def build_inventory(
         children["fate_exchange"] = {"hosts": {hub.ip: entry}}
     all_vars = {
         **settings,
+        # Every path of the contract is under it; playbooks pass it to the modules that check the base dir.
+        "fate_base_dir": str(base_dir(settings)),
+        # Where migrate writes the archives it makes (a host's, not an instance's).
+        "fate_model_temp_dir": str(settings.get("fate_model_temp_dir") or base_dir(settings) / "temp" / "models"),
         "fate_serving_peers": serving_peers(flows, exchange),
-        "fate_federation": federation_vars(flows, exchange, removed),
+        "fate_federation": federation.routes(),
     }
     if deployment_id:
         # After the settings: settings.yml cannot pass for another deployment.

@@ -279,24 +279,6 @@ CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_job_options": _Each(OBJECT),
     "fate_port_step": POSITIVE,
     "fate_compose_port_step": POSITIVE,
-    **{
-        name: SETTING_PORT
-        for name in (
-            "fate_flow_http_port",
-            "fate_flow_grpc_port",
-            "fate_serving_port",
-            "fate_nginx_http_port",
-            "fate_rabbitmq_port",
-            "fate_rabbitmq_management_port",
-            "fate_rabbitmq_dist_port",
-            "fate_exchange_nginx_http_port",
-            "fate_exchange_serving_port",
-            "fate_exchange_rabbitmq_port_base",
-            "fate_proxy_port",
-            "fate_board_port",
-            "fate_compose_serving_exchange_port",
-        )
-    },
 }
 _SPEC_TYPES = {
     "int": INTEGER,
@@ -334,6 +316,13 @@ def setting_options() -> dict[str, tuple[Any, Any]]:
                 options.setdefault(name, (_spec_shape(option), option.get("default")))
     for name, shape in CONTROLLER_SETTINGS.items():
         options[name] = (shape, options.get(name, (None, None))[1])
+    # The plan's own settings (its ports and runtime, with their defaults). Imported here: the plan imports this
+    # module's id and address checks.
+    from fateops.deployment import PORT_SETTINGS, RUNTIMES
+
+    for name, default in PORT_SETTINGS.items():
+        options[name] = (SETTING_PORT, default)
+    options["fate_runtime"] = (_spec_shape({"choices": list(RUNTIMES)}), RUNTIMES[0])
     return options
 
 

@@ -51,7 +51,7 @@ def test_role_renders_both_generations_idempotently(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     secrets = {}
     for ip, entry in inventory["all"]["children"]["fate_parties"]["hosts"].items():
-        for flow in entry["fate_flows"]:
+        for flow in entry["fate_instances"]:
             for generation in (2, 1):
                 project = tmp_path / f"fate-{generation}" / ip / flow["name"]
                 assert stat.S_IMODE((project / ".secrets").stat().st_mode) == 0o600

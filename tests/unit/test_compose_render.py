@@ -19,24 +19,22 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
     federation_from_dict,
-    federation_from_inventory,
     render_table,
     serialize_table,
 )
 
-from fateops.deployment import Host, build_inventory, plan_flows
+from fateops.deployment import Host, build_inventory, plan_exchange, plan_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
 SETTINGS = {"fate_runtime": "compose"}
 
-# Published ports of each generation: .env variable -> the plan's port key.
+# Published ports of each generation: .env variable -> the contract's port key (an instance's ports).
 PUBLISHED = {
-    2: {"FATE_FLOW_HTTP_PORT": "http_port", "FATE_FLOW_GRPC_PORT": "grpc_port", "FATE_PROXY_PORT": "proxy_port",
-        "FATE_BOARD_PORT": "board_port"},
-    1: {"FATE_FLOW_HTTP_PORT": "http_port", "FATE_FLOW_GRPC_PORT": "grpc_port", "FATE_PROXY_PORT": "proxy_port",
-        "FATE_BOARD_PORT": "board_port", "FATE_SERVING_PORT": "serving_port",
-        "FATE_SERVING_EXCHANGE_PORT": "serving_exchange_port"},
+    2: {"FATE_FLOW_HTTP_PORT": "http", "FATE_FLOW_GRPC_PORT": "grpc", "FATE_PROXY_PORT": "proxy",
+        "FATE_BOARD_PORT": "board"},
+    1: {"FATE_FLOW_HTTP_PORT": "http", "FATE_FLOW_GRPC_PORT": "grpc", "FATE_PROXY_PORT": "proxy",
+        "FATE_BOARD_PORT": "board", "FATE_SERVING_PORT": "serving", "FATE_SERVING_EXCHANGE_PORT": "serving_exchange"},
 }  # fmt: skip
 ROUTE_TABLE = {2: "confs/osx/route_table.json", 1: "confs/eggroll/route_table.json"}
 SERVICES = {
@@ -64,17 +62,22 @@ CASES = {"mesh": _example("mesh"), "star": _example("star"), "shared": _shared_h
 
 
 def _inventory(example: dict[str, Any]) -> dict[str, Any]:
-    """The facade's plan (one compose project per party) for the example's hosts, run on this machine."""
+    """The facade's plan (one compose project per party) for the example's hosts and topology, run on this
+    machine."""
     top = example["all"]
     party_hosts = top["children"]["fate_parties"]["hosts"]
     hosts = {ip: Host(ip, "root", False, list(vars_["fate_party_ids"])) for ip, vars_ in party_hosts.items()}
-    inventory = build_inventory(hosts, plan_flows(hosts, SETTINGS), {**SETTINGS, **(top.get("vars") or {})})
+    settings = {**SETTINGS, "fate_topology": (top.get("vars") or {}).get("fate_topology", "mesh")}
+    exchange_hosts = list(((top["children"].get("fate_exchange") or {}).get("hosts")) or [])
+    if exchange_hosts:
+        settings["fate_exchange_host"] = exchange_hosts[0]
+    exchange = plan_exchange(hosts, settings, None)
+    inventory = build_inventory(hosts, plan_flows(hosts, settings), settings, exchange=exchange)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     for ip, entry in inventory["all"]["children"]["fate_parties"]["hosts"].items():
         entry.update(local, ansible_host=ip)
-    exchange = top["children"].get("fate_exchange") or {}
-    if exchange.get("hosts"):
-        inventory["all"]["children"]["fate_exchange"] = {"hosts": {h: dict(local) for h in exchange["hosts"]}}
+    if exchange_hosts:
+        inventory["all"]["children"]["fate_exchange"] = {"hosts": {h: dict(local) for h in exchange_hosts}}
     return inventory
 
 
@@ -104,10 +107,19 @@ SECRETS = {
 }
 
 
+def placed(instance: dict[str, Any], project: Path) -> dict[str, Any]:
+    """The planned instance with its project directory moved to where this test renders it (both generations of
+    one plan side by side, as tests/unit/compose/render.yml does)."""
+    return {
+        **instance,
+        "directories": {**instance["directories"], "instance": str(project), "compose_project": str(project)},
+    }
+
+
 def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], generation: int, project: Path) -> None:
     """One party's project, rendered in-process as the role's render step does: the same templates, the same
-    role variables (defaults, vars/compose.yml, the inventory, the flow's ports), the route table from the route
-    model with the parties the role computes."""
+    role variables (defaults, vars/compose.yml, the inventory, the planned instance), the route table from the
+    route model with the instance's federation."""
     top = inventory["all"]
     groups = {name: list((group or {}).get("hosts") or {}) for name, group in top["children"].items()}
     hostvars = {
@@ -126,18 +138,13 @@ def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], gen
         "fate_runtime": "compose",
         "fate_compose_generation": generation,
         "fate_base_dir": str(project.parent),
-        "fate_party_ids": flow["party_ids"],
-        "fate_flow_http_port": flow["http_port"],
-        "fate_flow_grpc_port": flow["grpc_port"],
-        "fate_serving_port": flow["serving_port"],
-        "fate_proxy_port": flow["proxy_port"],
-        "fate_board_port": flow["board_port"],
-        "fate_compose_serving_exchange_port": flow["serving_exchange_port"],
+        "fate_instance": placed(flow, project),
         "fate_compose_secrets": SECRETS,
     }
     templar = Templar(loader=DataLoader(), variables=variables)
     templates = Path(templar.template(trust_as_template("{{ fate_compose_templates }}")))
-    assert templar.template(trust_as_template("{{ fate_compose_dir }}")) == str(project)
+    # The plan puts the project in its own directory under the base dir, named after the project.
+    assert flow["directories"]["compose_project"] == f"{top['vars']['fate_base_dir']}/{flow['name']}"
     for item in ROLE_VARIABLES["fate_compose_layout"][generation]:
         target = project / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,11 +152,8 @@ def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], gen
         target.write_text(templar.template(trust_as_template(source)))
     (project / ".secrets").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
     route = ROLE_VARIABLES["fate_compose_route_table"][generation]
-    exchange = templar.template(trust_as_template("{{ fate_compose_exchange }}"))
     federation = federation_from_dict(
-        templar.template(trust_as_template("{{ fate_compose_federation_parties }}")),
-        top["vars"].get("fate_topology", "mesh"),
-        exchange or None,
+        flow["federation"]["parties"], flow["federation"]["topology"], flow["federation"]["exchange"]
     )
     table = render_table(federation, route["format"], flow["party_ids"][0])
     (project / route["path"]).write_text(serialize_table(route["format"], table))
@@ -160,7 +164,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     root = tmp_path_factory.mktemp(f"compose-{request.param}")
     inventory = _inventory(CASES[request.param])
     for ip, entry in inventory["all"]["children"]["fate_parties"]["hosts"].items():
-        for flow in entry["fate_flows"]:
+        for flow in entry["fate_instances"]:
             for generation in (2, 1):
                 render_project(inventory, ip, flow, generation, root / f"fate-{generation}" / ip / flow["name"])
     return {"case": request.param, "root": root, "inventory": inventory}
@@ -169,7 +173,7 @@ def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def _projects(rendered: dict[str, Any], generation: int) -> list[tuple[str, dict[str, Any], Path]]:
     projects = []
     for ip, entry in rendered["inventory"]["all"]["children"]["fate_parties"]["hosts"].items():
-        for flow in entry["fate_flows"]:
+        for flow in entry["fate_instances"]:
             projects.append((ip, flow, rendered["root"] / f"fate-{generation}" / ip / flow["name"]))
     return projects
 
@@ -247,11 +251,12 @@ def test_cross_references_inside_a_project(rendered: dict[str, Any], generation:
                 published[int(host_port)] = f"{name}:{container_port}"
         expected = {int(env[variable]): key for variable, key in PUBLISHED[generation].items()}
         assert set(published) == set(expected)
+        ports = flow["ports"]
         for port, key in expected.items():
-            assert port == flow[key], f"{key}: .env publishes {port}, the plan says {flow[key]}"
-        assert published[flow["http_port"]] == "fateflow:9380"
-        assert published[flow["grpc_port"]] == "fateflow:9360"
-        assert published[flow["proxy_port"]] == ("osx:9370" if generation == 2 else "rollsite:9370")
+            assert port == ports[key], f"{key}: .env publishes {port}, the plan says {ports[key]}"
+        assert published[ports["http"]] == "fateflow:9380"
+        assert published[ports["grpc"]] == "fateflow:9360"
+        assert published[ports["proxy"]] == ("osx:9370" if generation == 2 else "rollsite:9370")
 
         conf = yaml.safe_load((project / "confs/fate_flow/service_conf.yaml").read_text())
         assert conf["party_id"] == str(party_id)
@@ -295,7 +300,7 @@ def test_route_tables_match_the_plan(rendered: dict[str, Any], generation: int) 
         table = json.loads((project / ROUTE_TABLE[generation]).read_text())
         routes = table["route_table"]
         # Its own FATE-Flow, at the grpc port this project publishes.
-        assert routes[str(party_id)]["fateflow"] == [{"ip": ip, "port": flow["grpc_port"]}]
+        assert routes[str(party_id)]["fateflow"] == [{"ip": ip, "port": flow["ports"]["grpc"]}]
         if generation == 2:
             assert table["self_party"] == [str(party_id)]
         if exchange_hosts:
@@ -306,15 +311,19 @@ def test_route_tables_match_the_plan(rendered: dict[str, Any], generation: int) 
         for other, (other_ip, other_flow) in everyone.items():
             if other != party_id:
                 # Another party, even on the same Docker host, is reached at its own published proxy port.
-                assert routes[str(other)]["default"] == [{"ip": other_ip, "port": other_flow["proxy_port"]}]
+                assert routes[str(other)]["default"] == [{"ip": other_ip, "port": other_flow["ports"]["proxy"]}]
 
 
 def test_route_model_reads_the_compose_plan(rendered: dict[str, Any]) -> None:
-    federation = federation_from_inventory(rendered["inventory"])
+    planned = rendered["inventory"]["all"]["vars"]["fate_federation"]
+    federation = federation_from_dict(planned["parties"], planned["topology"], planned["exchange"])
     for ip, flow, _ in _projects(rendered, 2):
         party = federation.party(flow["party_ids"][0])
+        ports = flow["ports"]
         assert (party.host, party.flow_http_port, party.flow_grpc_port, party.proxy_port, party.serving_port) == (
-            ip, flow["http_port"], flow["grpc_port"], flow["proxy_port"], flow["serving_port"])  # fmt: skip
+            ip, ports["http"], ports["grpc"], ports["proxy"], ports["serving"])  # fmt: skip
+        # Every instance carries the same federation as the plan's.
+        assert {k: v for k, v in flow["federation"].items() if k != "engine"} == planned
 
 
 def test_parties_on_one_docker_host_do_not_collide(rendered: dict[str, Any]) -> None:
@@ -327,6 +336,6 @@ def test_parties_on_one_docker_host_do_not_collide(rendered: dict[str, Any]) -> 
                 values = [env[key] for env in envs]
                 assert len(set(values)) == len(values), f"{key} repeats on one host: {values}"
     if rendered["case"] == "shared":
-        flows = rendered["inventory"]["all"]["children"]["fate_parties"]["hosts"]["192.0.2.20"]["fate_flows"]
-        assert [f["http_port"] for f in flows] == [9380, 9480]
-        assert [f["proxy_port"] for f in flows] == [9370, 9470]
+        flows = rendered["inventory"]["all"]["children"]["fate_parties"]["hosts"]["192.0.2.20"]["fate_instances"]
+        assert [f["ports"]["http"] for f in flows] == [9380, 9480]
+        assert [f["ports"]["proxy"] for f in flows] == [9370, 9470]

@@ -75,9 +75,14 @@ def test_remote_host_inventory_uses_ssh():
     entry = inventory["all"]["children"]["fate_parties"]["hosts"]["192.0.2.10"]
     assert entry["ansible_connection"] == "ssh"
     assert entry["ansible_user"] == "admin"
-    assert entry["fate_flows"][0]["name"] == "party-9999"
+    assert entry["fate_instances"][0]["name"] == "party-9999"
     assert entry["ansible_python_interpreter"] == "/usr/bin/python3"
-    assert entry["fate_planned_ports"] == [8059, 9360, 9380]
+    # Every port deploy.yml checks on the host before it changes any: the instances' ports.
+    assert sorted(port for instance in entry["fate_instances"] for port in instance["ports"].values()) == [
+        8059,
+        9360,
+        9380,
+    ]
     assert inventory["all"]["vars"]["x"] == 1
     assert inventory["all"]["vars"]["fate_serving_peers"] == {"9999": "192.0.2.10:8059"}
 
@@ -89,16 +94,30 @@ def test_local_inventory_uses_local_connection_and_ports_from_settings():
     inventory = deployment.build_inventory(hosts, deployment.plan_flows(hosts, settings), settings)
     entry = inventory["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"]
     assert entry["ansible_connection"] == "local"
-    assert entry["fate_flows"] == [
+    base = "/data/projects/fate/standalone"
+    assert entry["fate_instances"] == [
         {
             "name": "standalone",
+            "runtime": "native",
             "party_ids": [9999, 10000],
-            "http_port": 19380,
-            "grpc_port": 19360,
-            "serving_port": 8059,
-            "federation": "standalone",
+            "directories": {
+                "instance": base,
+                "home": f"{base}/home",
+                "venv": f"{base}/venv",
+                "logs": f"{base}/logs",
+                "run": f"{base}/run",
+                "supervisor": f"{base}/supervisor.d",
+                "serving": f"{base}/serving",
+                "tables": f"{base}/home/fateops/tables",
+                "models": f"{base}/home/fateops/models",
+            },
+            "files": {"python": f"{base}/venv/bin/python", "supervisor_conf": f"{base}/supervisord.conf"},
+            "ports": {"http": 19380, "grpc": 19360, "serving": 8059},
+            "federation": {"engine": "standalone", "topology": "mesh", "parties": [], "exchange": None,
+                           "removed_parties": []},
         }
-    ]
+    ]  # fmt: skip
+    assert inventory["all"]["vars"]["fate_base_dir"] == "/data/projects/fate"
     assert inventory["all"]["vars"]["fate_federation"]["parties"] == []
     # Passwords never enter an inventory.
     assert "password" not in repr(inventory).lower()
@@ -128,7 +147,13 @@ def test_several_hosts_get_one_flow_per_party_with_its_broker_and_nginx():
     second = flows["192.0.2.11"][1]
     assert (second.name, second.http_port, second.rabbitmq_port, second.nginx_port) == ("party-10001", 9390, 5682, 9310)
     assert deployment.Flow.from_dict(second.as_dict()) == second
-    assert set(second.ports()).isdisjoint(flows["192.0.2.11"][0].ports())
+    federation = deployment.plan_federation(flows, None)
+    first_ports = deployment.plan_instance(flows["192.0.2.11"][0], {}, federation).ports.every()
+    second_instance = deployment.plan_instance(second, {}, federation)
+    assert set(second_instance.ports.every()).isdisjoint(first_ports)
+    assert second_instance.ports.as_dict() == {"http": 9390, "grpc": 9370, "serving": 8069, "nginx": 9310,
+                                               "amqp": 5682, "management": 15682, "dist": 25682}  # fmt: skip
+    assert second_instance.directories.rabbitmq == "/data/projects/fate/party-10001/rabbitmq"
 
 
 def test_port_step_and_bad_port_settings():

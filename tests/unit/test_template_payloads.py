@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fateops import ROOT
+from fateops import ROOT, deployment
 from fateops.runner import run_playbook
 from fateops.workspace import Workspace
 
@@ -49,16 +49,12 @@ def markers(tmp_path: Path) -> Markers:
 
 
 def _local_party(base_dir: Path, **host_vars: object) -> dict:
-    """An inventory shaped like the facade's: one host on the local connection playing parties 99 and 100."""
-    host = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "fate_base_dir": str(base_dir),
-        "fate_party_ids": [99, 100],
-        "fate_flows": [{"name": "standalone", "party_ids": [99, 100], "http_port": DEAD_PORT}],
-        **host_vars,
-    }
-    return {"all": {"children": {"fate_parties": {"hosts": {"127.0.0.1": host}}}}}
+    """The facade's inventory: one host on the local connection playing parties 99 and 100."""
+    hosts = {"127.0.0.1": deployment.Host("127.0.0.1", "root", True, [99, 100])}
+    flows = {"127.0.0.1": [deployment.Flow("standalone", [99, 100], DEAD_PORT, DEAD_PORT)]}
+    inventory = deployment.build_inventory(hosts, flows, {"fate_base_dir": str(base_dir)})
+    inventory["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"].update(host_vars)
+    return inventory
 
 
 PROBE_PLAY = """
