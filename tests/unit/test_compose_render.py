@@ -17,12 +17,9 @@ import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
-from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
-    federation_from_dict,
-    federation_from_inventory,
-    render_table,
-    serialize_table,
-)
+from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import serialize_table
+from ansible_collections.fateops.federation.plugins.module_utils.route_model import federation_from_dict
+from ansible_collections.fateops.federation.plugins.module_utils.route_render import render_table
 
 from fateops.deployment import Host, build_inventory, plan_flows
 
@@ -307,14 +304,6 @@ def test_route_tables_match_the_plan(rendered: dict[str, Any], generation: int) 
             if other != party_id:
                 # Another party, even on the same Docker host, is reached at its own published proxy port.
                 assert routes[str(other)]["default"] == [{"ip": other_ip, "port": other_flow["proxy_port"]}]
-
-
-def test_route_model_reads_the_compose_plan(rendered: dict[str, Any]) -> None:
-    federation = federation_from_inventory(rendered["inventory"])
-    for ip, flow, _ in _projects(rendered, 2):
-        party = federation.party(flow["party_ids"][0])
-        assert (party.host, party.flow_http_port, party.flow_grpc_port, party.proxy_port, party.serving_port) == (
-            ip, flow["http_port"], flow["grpc_port"], flow["proxy_port"], flow["serving_port"])  # fmt: skip
 
 
 def test_parties_on_one_docker_host_do_not_collide(rendered: dict[str, Any]) -> None:
