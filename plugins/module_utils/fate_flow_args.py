@@ -34,8 +34,9 @@ def client_argument_spec() -> dict[str, dict[str, Any]]:
     }
 
 
-def client_from_params(params: Mapping[str, Any]) -> FateFlowClient:
-    """Build the client from module parameters made with :func:`client_argument_spec`."""
+def client_from_params(params: Mapping[str, Any], *, dest_party_id: str | None = None) -> FateFlowClient:
+    """Build the client from module parameters made with :func:`client_argument_spec`; ``dest_party_id``: see
+    ``fate_flow_transport.FateFlowTransport``."""
     auth = None
     if params.get("app_id"):
         auth = ClientAuth(
@@ -50,4 +51,5 @@ def client_from_params(params: Mapping[str, Any]) -> FateFlowClient:
         timeout=params.get("request_timeout") or 30.0,
         retries=params.get("request_retries") if params.get("request_retries") is not None else 3,
         auth=auth,
+        dest_party_id=dest_party_id,
     )

@@ -109,7 +109,8 @@ class FateFlowTransport:
 
     ``base_url`` is ``http(s)://host:port[/path]``, or ``host`` and ``port``. ``timeout`` bounds each HTTP request
     (seconds); ``retries`` is how many times a connection error is retried, waiting ``backoff``, 2x``backoff``,
-    4x``backoff``... in between.
+    4x``backoff``... in between. ``dest_party_id`` sends every call to that party's FATE-Flow through the proxy
+    at ``base_url`` (a party's nginx or the exchange), in the header FATE-Flow itself names the party with.
     """
 
     api_prefix = ""
@@ -124,6 +125,7 @@ class FateFlowTransport:
         retries: int = 3,
         backoff: float = 0.5,
         auth: ClientAuth | None = None,
+        dest_party_id: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -143,6 +145,7 @@ class FateFlowTransport:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.auth = auth
+        self.dest_party_id = dest_party_id
         self._ssl_context = ssl_context
         self._sleep = sleep
 
@@ -157,6 +160,7 @@ class FateFlowTransport:
             retries=self.retries,
             backoff=self.backoff,
             auth=self.auth,
+            dest_party_id=self.dest_party_id,
             ssl_context=self._ssl_context,
             sleep=self._sleep,
         )
@@ -207,6 +211,8 @@ class FateFlowTransport:
         attempt = 0
         while True:
             headers = {"Accept": "application/json"}
+            if self.dest_party_id is not None:
+                headers["dest-party-id"] = self.dest_party_id
             if content_type:
                 headers["Content-Type"] = content_type
             if self.auth is not None:
