@@ -134,7 +134,7 @@ def main() -> None:
         module.exit_json(**run(module.params))
     except FateFlowError as exc:
         module.fail_json(
-            msg=f"{exc}; check that FATE-Flow runs (its log under the instance's logs/), or raise wait_timeout",
+            msg=f"{exc}; if FATE-Flow is only slow to start, raise wait_timeout",
             **exc.as_dict(),
         )
 

@@ -60,7 +60,7 @@ def test_gives_up_with_the_last_answer_and_the_way_on():
     assert outcome == "fail"
     assert "no answer within 0.05 s" in result["msg"]
     assert "cannot reach FATE-Flow" in result["msg"]
-    assert "raise wait_timeout" in result["msg"]
+    assert "slow to start, raise wait_timeout" in result["msg"]
 
 
 def test_dest_party_id_routes_through_a_proxy(replay):
