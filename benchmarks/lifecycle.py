@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import data as example_data
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import build_dag, predict_dag
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 PARTIES = ["-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1"]
 POLL = 2.0

@@ -48,7 +48,7 @@ def wait_for_job(job_id: str) -> list[str]:
 
 def auc(job_id: str) -> float:
     sys.path.insert(0, str(REPO / "collections"))
-    from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+    from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
     metrics = json.dumps(FateFlowClient(port=9380).output_metric(job_id, "guest", 9999, "evaluation_0"))
     marker = '"metric": "auc", "val": '

@@ -6,7 +6,8 @@ import sys
 import time
 from typing import Any
 
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient, FateFlowError
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError

@@ -1,6 +1,6 @@
 # Copyright: fateops contributors
 # Apache License 2.0 (see LICENSE)
-"""The connection options every module that talks to FATE-Flow takes (module_utils.fate_flow.client_argument_spec)."""
+"""The connection options every module that talks to FATE-Flow takes (module_utils.fate_flow_args)."""
 
 from __future__ import annotations
 

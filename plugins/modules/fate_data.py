@@ -216,12 +216,13 @@ from typing import Any
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    FateFlowClient,
-    FateFlowError,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
     client_argument_spec,
     client_from_params,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_table
 
 LABEL_CANDIDATES = ("y", "label")
 
@@ -540,7 +541,8 @@ def run_present(module: AnsibleModule, client: FateFlowClient, record_path: Path
             head=True,
             extend_sid=params["extend_sid"],
         )
-        table = client.wait_for_table(
+        table = wait_for_table(
+            client,
             namespace,
             name,
             upload_job_id=job_id,

@@ -214,16 +214,18 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import
     DagError,
     build_dag,
 )
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    END_STATUSES,
-    FateFlowClient,
-    FateFlowError,
-    FateFlowTimeout,
-    PartyStatus,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
     client_argument_spec,
     client_from_params,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError, FateFlowTimeout
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import (
+    END_STATUSES,
+    PartyStatus,
     overall_status,
     party_statuses,
+    wait_for_job,
 )
 
 
@@ -271,7 +273,8 @@ def _wait(
 ) -> list[PartyStatus]:
     params = module.params
     try:
-        return client.wait_for_job(
+        return wait_for_job(
+            client,
             job_id,
             role=params["role"],
             party_id=params["party_id"],

@@ -221,12 +221,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fateops.federation.plugins.module_utils import fate_ids
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    FateFlowClient,
-    FateFlowError,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
     client_argument_spec,
     client_from_params,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
     ArchiveIdentity,
     MigrationConfig,

@@ -94,11 +94,11 @@ import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    FateFlowError,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
     client_argument_spec,
     client_from_params,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
 
 
 def _current_digest(path: str) -> str | None:

@@ -96,12 +96,14 @@ detail:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    GENERATION_2,
-    FateFlowClientV1,
-    FateFlowError,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
     client_argument_spec,
     client_from_params,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v1 import (
+    GENERATION_2,
+    FateFlowClientV1,
     detect_generation,
 )
 
@@ -116,7 +118,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             "models with the serving role (script.py -f load_bind)",
             generation=generation,
         )
-    legacy = FateFlowClientV1(client.base_url, timeout=client.timeout, retries=client.retries, auth=client.auth)
+    legacy = client.as_api(FateFlowClientV1)
     result: dict[str, Any] = {"changed": True, "generation": generation, "fate_version": legacy.version()}
     if module.check_mode:
         return result

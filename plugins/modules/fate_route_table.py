@@ -238,7 +238,15 @@ from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
+from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import (
+    TableParseError,
+    merge_tables,
+    parse_table,
+    remove_parties,
+    serialize_table,
+    tables_equal,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.route_model import (
     DEFAULT_EXCHANGE_OSX_PORT,
     DEFAULT_EXCHANGE_ROLLSITE_PORT,
     DEFAULT_FLOW_GRPC_PORT,
@@ -248,18 +256,11 @@ from ansible_collections.fateops.federation.plugins.module_utils.route_table imp
     DEFAULT_RABBITMQ_MANAGEMENT_PORT,
     DEFAULT_RABBITMQ_PORT,
     DEFAULT_SERVING_PORT,
-    FORMATS,
     TOPOLOGIES,
     RouteTableError,
-    TableParseError,
     federation_from_dict,
-    merge_tables,
-    parse_table,
-    remove_parties,
-    render_table,
-    serialize_table,
-    tables_equal,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.route_render import FORMATS, render_table
 
 
 def argument_spec() -> dict[str, Any]:

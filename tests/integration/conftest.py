@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 REPO = Path(__file__).resolve().parents[2]
 # Shared by every integration test and molecule, and kept outside the clone so that the FATE runtime (keyed by

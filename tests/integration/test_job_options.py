@@ -14,7 +14,7 @@ import tarfile
 import time
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from .conftest import REPO, Facade
 from .test_migrate import PORTS, deploy, upload

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_job
 
 from .conftest import REPO, TEST_BASE_DIR, Facade, guest_row
 
@@ -239,7 +240,7 @@ def test_redeployed_parties_import_bind_and_predict_the_same(facade: Facade, tra
         host_tables={"100": {"namespace": "after", "name": "host_100"}},
     )
     job = FLOW.submit_job(dag)
-    statuses = FLOW.wait_for_job(job.job_id, timeout=JOB_TIMEOUT, poll_interval=3)
+    statuses = wait_for_job(FLOW, job.job_id, timeout=JOB_TIMEOUT, poll_interval=3)
     assert {s.status for s in statuses} == {"success"}, statuses
     display = FLOW.output_data_display(job.job_id, "guest", 99, "lr_0")
     rows = next(iter(display.values()))[0]["data"]

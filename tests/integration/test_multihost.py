@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from fateops import ROOT
 from fateops.ssh_keys import ensure_key_pair

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_job
 
 from .conftest import JOB_TIMEOUT, SINGLE_HOST_AUC, Facade, guest_row, metric, predict, submit, wait_for
 
@@ -79,7 +80,7 @@ def test_load_bind_and_predict_match_fate(facade: Facade, datasets):
         host_tables={"1": {"namespace": "test", "name": "host_1"}},
     )
     predicted = FLOW.submit_job(dag)
-    FLOW.wait_for_job(predicted.job_id, timeout=JOB_TIMEOUT, poll_interval=3)
+    wait_for_job(FLOW, predicted.job_id, timeout=JOB_TIMEOUT, poll_interval=3)
     display = FLOW.output_data_display(predicted.job_id, "guest", 1, "lr_0")
     rows = next(iter(display.values()))[0]["data"]
     fate_scores = {int(row[1]): float(row[3]) for row in rows}

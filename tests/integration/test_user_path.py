@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from sklearn.datasets import load_breast_cancer
 
 from .conftest import JOB_TIMEOUT, REPO, SINGLE_HOST_AUC, Result, metric

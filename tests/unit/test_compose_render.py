@@ -17,11 +17,9 @@ import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
-from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
-    federation_from_dict,
-    render_table,
-    serialize_table,
-)
+from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import serialize_table
+from ansible_collections.fateops.federation.plugins.module_utils.route_model import federation_from_dict
+from ansible_collections.fateops.federation.plugins.module_utils.route_render import render_table
 
 from fateops.deployment import Host, build_inventory, plan_exchange, plan_flows
 

@@ -22,14 +22,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils import fate_flow
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
-    ClientAuth,
-    FateFlowClient,
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_args import (
+    client_argument_spec,
+    client_from_params,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import (
     FateFlowConnectionError,
     FateFlowError,
     FateFlowTimeout,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_transport import ClientAuth
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import (
     PartyStatus,
+    overall_status,
+    wait_for_job,
+    wait_for_table,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fate_outputs"
@@ -326,7 +334,7 @@ def test_wait_for_table_after_the_upload_job(flow):
     flow.add("GET", "/job/query", fixture("upload_job_query_running"), fixture("upload_job_query_success"))
     flow.add("GET", "/table/query", fixture("table_query_found"))
     client = client_for(flow)
-    table = client.wait_for_table("experiment", "breast_guest", upload_job_id="J", poll_interval=0.01)
+    table = wait_for_table(client, "experiment", "breast_guest", upload_job_id="J", poll_interval=0.01)
     assert table["count"] == 569
     assert flow.calls("GET", "/job/query")[0].query == {"job_id": "J", "role": "local", "party_id": "0"}
     # The table is only looked at once the upload job succeeded.
@@ -338,7 +346,7 @@ def test_wait_for_table_reports_a_failed_upload(flow):
     flow.add("GET", "/job/task/query", fixture("upload_task_query_failed"))
     flow.add("GET", "/log/query", fixture("upload_log_query_task_error"))
     with pytest.raises(FateFlowError) as caught:
-        client_for(flow).wait_for_table("experiment", "m", upload_job_id="J", poll_interval=0.01)
+        wait_for_table(client_for(flow), "experiment", "m", upload_job_id="J", poll_interval=0.01)
     assert "upload job J ended with status failed" in str(caught.value)
     assert "upload_0 failed: FileNotFoundError: [Errno 2] No such file or directory" in str(caught.value)
 
@@ -346,7 +354,7 @@ def test_wait_for_table_reports_a_failed_upload(flow):
 def test_wait_for_table_times_out(flow):
     flow.add("GET", "/job/query", fixture("upload_job_query_running"))
     with pytest.raises(FateFlowTimeout, match=r"did not appear within 0\.05 s"):
-        client_for(flow).wait_for_table("e", "t", upload_job_id="J", timeout=0.05, poll_interval=0.01)
+        wait_for_table(client_for(flow), "e", "t", upload_job_id="J", timeout=0.05, poll_interval=0.01)
 
 
 # jobs
@@ -394,16 +402,16 @@ def test_one_party_id_in_every_role(flow):
 def test_wait_for_job_polls_until_every_role_ends(flow):
     flow.add("GET", "/job/query", fixture("job_query_running"), fixture("job_query_success"))
     seen: list[list[PartyStatus]] = []
-    statuses = client_for(flow).wait_for_job("J", poll_interval=0.01, on_poll=seen.append)
+    statuses = wait_for_job(client_for(flow), "J", poll_interval=0.01, on_poll=seen.append)
     assert len(seen) == 2
-    assert fate_flow.overall_status(seen[0]) == "running"
-    assert fate_flow.overall_status(statuses) == "success"
+    assert overall_status(seen[0]) == "running"
+    assert overall_status(statuses) == "success"
 
 
 def test_wait_for_job_timeout_keeps_the_last_statuses(flow):
     flow.add("GET", "/job/query", fixture("job_query_running"))
     with pytest.raises(FateFlowTimeout) as caught:
-        client_for(flow).wait_for_job("J", timeout=0.03, poll_interval=0.01)
+        wait_for_job(client_for(flow), "J", timeout=0.03, poll_interval=0.01)
     assert "still running" in str(caught.value)
     assert {r["status"] for r in caught.value.data} == {"running"}
 
@@ -475,7 +483,7 @@ def test_tasks_of_an_unknown_job_are_none(flow):
     ],
 )
 def test_overall_status(words, overall):
-    assert fate_flow.overall_status(PartyStatus("guest", str(i), w) for i, w in enumerate(words)) == overall
+    assert overall_status(PartyStatus("guest", str(i), w) for i, w in enumerate(words)) == overall
 
 
 # outputs
@@ -601,10 +609,10 @@ def test_authentication_refusals(flow, recorded, code, message):
 
 
 def test_client_from_module_params():
-    params = {name: spec.get("default") for name, spec in fate_flow.client_argument_spec().items()}
-    client = fate_flow.client_from_params(params)
+    params = {name: spec.get("default") for name, spec in client_argument_spec().items()}
+    client = client_from_params(params)
     assert client.base_url == "http://127.0.0.1:9380" and client.auth is None and client.retries == 3
     params.update(fate_flow_url="http://10.1.1.1:9381", app_id="a", app_token="t", request_retries=0)
-    client = fate_flow.client_from_params(params)
+    client = client_from_params(params)
     assert client.base_url == "http://10.1.1.1:9381" and client.auth.app_id == "a" and client.retries == 0
-    assert fate_flow.client_argument_spec()["app_token"]["no_log"] is True
+    assert client_argument_spec()["app_token"]["no_log"] is True

@@ -8,12 +8,14 @@ The fate_outputs/v1_*.json bodies follow the response shapes of FATE-Flow 1.x's 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow import (
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import (
+    FateFlowConnectionError,
+    FateFlowError,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v1 import (
     GENERATION_1,
     GENERATION_2,
     FateFlowClientV1,
-    FateFlowConnectionError,
-    FateFlowError,
     detect_generation,
 )
 from test_fate_flow_client import FlowReplay, Sleeps, client_for, fixture, free_port

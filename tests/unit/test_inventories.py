@@ -12,17 +12,13 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
-    FORMATS,
-    Federation,
-    FederationError,
-    federation_from_dict,
-    federation_from_inventory,
+from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import (
     parse_table,
-    render_table,
     serialize_table,
     tables_equal,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.route_model import Federation, federation_from_dict
+from ansible_collections.fateops.federation.plugins.module_utils.route_render import FORMATS, render_table
 
 from fateops import deployment
 
@@ -153,67 +149,3 @@ def test_every_role_that_reads_the_contract_validates_all_of_it() -> None:
         assert set(instance) <= set(spec)
         for record in ("directories", "ports", "files"):
             assert set(instance.get(record, {})) <= set(spec[record]["options"])
-
-
-# --------------------------------------------------------------------------------- federation_from_inventory
-
-
-def inventory(parties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    children: dict[str, Any] = {"fate_parties": {"hosts": parties}}
-    children.update(extra.pop("children", {}))
-    return {"all": {"vars": extra.pop("vars", {}), "children": children, **extra}}
-
-
-def test_variables_on_all_the_group_and_the_host_layer() -> None:
-    data = inventory(
-        {"a": {"ansible_host": "192.0.2.10", "fate_party_ids": [9999], "fate_flow_http_port": 9481}, "192.0.2.11": {}},
-        vars={"fate_flow_http_port": 9480, "fate_rabbitmq_port": 5673, "fate_party_ids": [10000]},
-    )
-    data["all"]["children"]["fate_parties"]["vars"] = {"fate_rabbitmq_port": 5674}
-    federation = federation_from_inventory(data)
-    first, second = federation.party(9999), federation.party(10000)
-    assert (first.host, first.flow_http_port, first.rabbitmq_port) == ("192.0.2.10", 9481, 5674)
-    assert (second.host, second.flow_http_port, second.rabbitmq_port) == ("192.0.2.11", 9480, 5674)
-
-
-def test_fate_flows_set_the_ports_of_their_parties() -> None:
-    flows = [{"name": "standalone", "party_ids": [9999, 10000], "http_port": 9580, "grpc_port": 9560}]
-    federation = federation_from_inventory(
-        inventory({"192.0.2.10": {"fate_party_ids": [9999, 10000, 10001], "fate_flows": flows}})
-    )
-    assert federation.party(10000).flow_http_port == 9580
-    assert federation.party(9999).flow_grpc_port == 9560
-    assert federation.party(10001).flow_http_port == 9380
-
-
-def test_party_ids_written_as_text_are_read() -> None:
-    federation = federation_from_inventory(inventory({"192.0.2.10": {"fate_party_ids": ["9999"]}}))
-    assert federation.party_ids == [9999]
-
-
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        ({}, "no 'all' group"),
-        ({"all": {"children": {}}}, "no host in group fate_parties"),
-        (inventory({"192.0.2.10": {}}), "inventory host 192.0.2.10 has no fate_party_ids list"),
-        (inventory({"192.0.2.10": {"fate_party_ids": ["guest"]}}), "party id 'guest' is not an integer"),
-        (
-            inventory({"192.0.2.10": {"fate_party_ids": [9999]}, "192.0.2.11": {"fate_party_ids": [9999]}}),
-            "duplicate party id 9999",
-        ),
-        (inventory({"192.0.2.10": {"fate_party_ids": [9999], "fate_proxy_port": 0}}), "proxy_port is 0, not a port"),
-        (inventory({"192.0.2.10": {"fate_party_ids": [9999]}}, vars={"fate_topology": "star"}), "needs an exchange"),
-        (inventory({"192.0.2.10": {"fate_party_ids": [9999]}}, vars={"fate_topology": "ring"}), "unknown topology"),
-        (
-            inventory(
-                {"192.0.2.10": {"fate_party_ids": [9999]}},
-                children={"fate_exchange": {"hosts": {"192.0.2.1": {}, "192.0.2.2": {}}}},
-            ),
-            "a star has one exchange",
-        ),
-    ],
-)
-def test_inventory_mistakes_are_named(data: dict[str, Any], problem: str) -> None:
-    with pytest.raises(FederationError, match=problem):
-        federation_from_inventory(data)

@@ -9,26 +9,27 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.fateops.federation.plugins.module_utils.route_table import (
-    FORMATS,
-    Exchange,
-    Federation,
-    FederationError,
-    Party,
+from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import (
     RouteEntry,
-    RouteTableError,
     TableParseError,
-    Tls,
-    federation_from_dict,
     merge_tables,
     parse_table,
-    party_from_dict,
     remove_parties,
-    render_table,
     route_entries,
     serialize_table,
     tables_equal,
 )
+from ansible_collections.fateops.federation.plugins.module_utils.route_model import (
+    Exchange,
+    Federation,
+    FederationError,
+    Party,
+    RouteTableError,
+    Tls,
+    federation_from_dict,
+    party_from_dict,
+)
+from ansible_collections.fateops.federation.plugins.module_utils.route_render import FORMATS, render_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
