@@ -163,8 +163,12 @@ def test_ctrl_c_stops_the_playbook_before_the_lock_is_freed(user: User, signum: 
     finally:
         # A failed check must not leave the deploy running for the next test to wait on.
         if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+            proc.terminate()
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 130, err
     assert out == "deploy failure.\n"
     assert "stopped by SIGINT" in err and "may be half done: 127.0.0.1" in err
