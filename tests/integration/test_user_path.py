@@ -85,12 +85,13 @@ def write_user_data(directory: Path) -> dict[str, Path]:
 
 
 def _pids_with(*words: str) -> list[int]:
-    """Processes whose command line holds every word (this test's own process aside)."""
+    """Processes whose command line holds every word (this test's own process aside; its temporary paths hold
+    "pytest", so that word cannot tell processes apart)."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     found = []
     for line in out.splitlines()[1:]:
         pid, _, args = line.strip().partition(" ")
-        if all(word in args for word in words) and "pytest" not in args and int(pid) != os.getpid():
+        if all(word in args for word in words) and int(pid) != os.getpid():
             found.append(int(pid))
     return found
 
@@ -149,15 +150,25 @@ def test_ctrl_c_stops_the_playbook_before_the_lock_is_freed(user: User, signum: 
         text=True,
         env=user.env,
     )
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        # A task has started on the host: the playbook is changing it.
-        if "127.0.0.1: party:" in line:
-            break
-    assert _playbook_processes(user.home), "".join(seen)
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=60)
+    try:
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            # A task has started on the host: the playbook is changing it.
+            if "127.0.0.1: party:" in line:
+                break
+        assert _playbook_processes(user.home), "".join(seen)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        # A failed check must not leave the deploy running for the next test to wait on.
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 130, err
     assert out == "deploy failure.\n"
     assert "stopped by SIGINT" in err and "may be half done: 127.0.0.1" in err
