@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fateops import deployment, lifecycle
+from fateops import deployment, lifecycle, migration, training
 from fateops.contracts import (
     STATE_VERSION,
     ImportedPart,
@@ -349,3 +350,71 @@ def test_imported_part():
     assert ImportedPart.from_run(_run(fate_imported=[])) is None
     with pytest.raises(PublishedError, match=r"fate_imported\[0\]\.tasks is \"lr_0\", not a list"):
         ImportedPart.from_run(_run(fate_imported=[{**imported, "tasks": "lr_0"}]))
+
+
+def _local_workspace(tmp_path: Path) -> Workspace:
+    """A workspace whose two parties share this host, with the version-1 fixture's project."""
+    workspace = Workspace(tmp_path / "ws")
+    state = good_state()
+    state["projects"] = version_1()["projects"]
+    workspace.save_state(read_state(state))
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("published", "failure"),
+    [
+        (
+            {
+                "fate_job": {
+                    "job_id": "202612011830123456799",
+                    "model_id": "202612011830123456799",
+                    "model_version": "0",
+                }
+            },
+            None,
+        ),
+        ({}, "submit.yml did not publish what fateops reads (no fate_job)"),
+    ],
+)
+def test_submit_records_what_the_playbook_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, published: dict[str, Any], failure: str | None
+):
+    workspace = _local_workspace(tmp_path)
+    monkeypatch.setattr(training, "run_playbook", lambda *args, **kwargs: _run(**published))
+    if failure is not None:
+        with pytest.raises(PublishedError, match=re.escape(failure)):
+            training.submit(workspace, "hetero_lr", "bank", 1)
+        assert workspace.load_state().jobs == State.from_dict(good_state()).jobs
+        return
+    output = training.submit(workspace, "hetero_lr", "bank", 1)
+    assert json.dumps(output) == (
+        '{"retcode": 0, "model_id": "202612011830123456799", "model_version": "0", "jobid": "202612011830123456799"}'
+    )
+    job = workspace.load_state().jobs["202612011830123456799"]
+    assert (job.project, job.guest, job.hosts, job.arbiter, job.mode) == ("bank", 9999, [10000], 10000, 1)
+
+
+def test_import_records_the_published_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    workspace = _local_workspace(tmp_path)
+    config = tmp_path / "import_model.json"
+    request = {"role": "host", "party_id": 10000, "model_id": "m", "model_version": "0", "file": "/t/host.zip"}
+    config.write_text(json.dumps(request))
+    imported = {
+        "archive": "/data/projects/fate/standalone/home/fateops/models/h.zip",
+        "sha256": "d2",
+        "tasks": ["lr_0"],
+    }
+    monkeypatch.setattr(migration, "run_playbook", lambda *args, **kwargs: _run(fate_imported=[imported]))
+    output = migration.import_model(workspace, str(config))
+    assert json.dumps(output) == (
+        '{"retcode": 0, "retmsg": "success", "data": {"role": "host", "party_id": 10000, "model_id": "m", '
+        '"model_version": "0", "sha256": "d2"}}'
+    )
+    model = workspace.load_state().models["m/0"]
+    assert sorted(model.parties) == ["guest", "host"]
+    part = model.parties["host"][10000]
+    assert (part.archive, part.sha256, part.tasks) == (imported["archive"], "d2", ["lr_0"])
+    assert json.loads(workspace.state_path.read_text())["models"]["m/0"]["parties"]["host"]["10000"]["tasks"] == [
+        "lr_0"
+    ]
