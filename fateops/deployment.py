@@ -11,10 +11,14 @@ import socket
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fateops.errors import FateopsError, UsageError
 from fateops.validation import parse_ip, parse_party_id
+
+if TYPE_CHECKING:
+    # The recorded state's records read this module's Flow and ExchangeHost; only the type is needed here.
+    from fateops.contracts import State
 
 DEFAULT_USER = "root"
 # Where parties live on their hosts, KubeFATE's and AnsibleFATE's place (settings: fate_base_dir).
@@ -740,23 +744,17 @@ class PartyFlow:
     serving_port: int = DEFAULT_SERVING_PORT
 
 
-def party_flows(state: dict[str, Any]) -> dict[int, PartyFlow]:
+def party_flows(state: State) -> dict[int, PartyFlow]:
     """party id -> the FATE-Flow that plays it, from the recorded deployment."""
     found: dict[int, PartyFlow] = {}
-    for ip, host in state["deployment"]["hosts"].items():
-        for flow in host.get("flows", []):
-            for party_id in flow["party_ids"]:
-                found[int(party_id)] = PartyFlow(
-                    int(party_id),
-                    ip,
-                    flow["name"],
-                    int(flow["http_port"]),
-                    int(flow.get("serving_port", DEFAULT_SERVING_PORT)),
-                )
+    for ip, host in state.deployment.hosts.items():
+        for flow in host.flows:
+            for party_id in flow.party_ids:
+                found[party_id] = PartyFlow(party_id, ip, flow.name, flow.http_port, flow.serving_port)
     return found
 
 
-def deployed_flow(state: dict[str, Any], party_id: int) -> PartyFlow:
+def deployed_flow(state: State, party_id: int) -> PartyFlow:
     flows = party_flows(state)
     if party_id not in flows:
         deployed = ", ".join(str(p) for p in sorted(flows)) or "none"

@@ -7,11 +7,13 @@ removed first, the others are (re)configured in place, route tables included.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import Any
 
 from fateops import credentials
+from fateops.contracts import DeploymentRecord, HostRecord, State
 from fateops.deployment import (
     DEFAULT_BASE_DIR,
     DEFAULT_USER,
@@ -42,39 +44,29 @@ def effective_settings(workspace: Workspace) -> dict[str, Any]:
     return settings
 
 
-def _recorded_parties(state: dict[str, Any]) -> dict[int, str]:
-    return {int(p["party_id"]): p["ip"] for p in state["deployment"]["parties"]}
+def _recorded_parties(state: State) -> dict[int, str]:
+    return {p.party_id: p.ip for p in state.deployment.parties}
 
 
-def _recorded_users(state: dict[str, Any]) -> dict[str, str]:
-    return {ip: host["user"] for ip, host in state["deployment"]["hosts"].items()}
+def _recorded_users(state: State) -> dict[str, str]:
+    return {ip: host.user for ip, host in state.deployment.hosts.items()}
 
 
-def _recorded_flows(state: dict[str, Any]) -> dict[str, list[Flow]]:
-    return {ip: [Flow.from_dict(f) for f in host.get("flows", [])] for ip, host in state["deployment"]["hosts"].items()}
-
-
-def _recorded_exchange(state: dict[str, Any]) -> ExchangeHost | None:
-    data = state["deployment"].get("exchange")
-    return ExchangeHost.from_dict(data) if data else None
+def _recorded_flows(state: State) -> dict[str, list[Flow]]:
+    # Copies: planning works on these (and extends them with instances to remove); the record changes only when a
+    # deploy succeeded.
+    return {ip: copy.deepcopy(host.flows) for ip, host in state.deployment.hosts.items()}
 
 
 def _deployment_record(
     deployment_id: str, hosts: dict[str, Host], flows: dict[str, list[Flow]], exchange: ExchangeHost | None
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": deployment_id,
-        "parties": [
-            {"party_id": party_id, "ip": ip} for ip, host in sorted(hosts.items()) for party_id in host.party_ids
-        ],
-        "hosts": {
-            ip: {"user": host.user, "local": host.local, "flows": [f.as_dict() for f in flows.get(ip, [])]}
-            for ip, host in sorted(hosts.items())
-        },
-    }
-    if exchange is not None:
-        record["exchange"] = exchange.as_dict()
-    return record
+) -> DeploymentRecord:
+    return DeploymentRecord(
+        deployment_id,
+        [Party(party_id, ip) for ip, host in sorted(hosts.items()) for party_id in host.party_ids],
+        {ip: HostRecord(host.user, host.local, flows.get(ip, [])) for ip, host in sorted(hosts.items())},
+        exchange,
+    )
 
 
 def _connect(
@@ -110,9 +102,7 @@ def _passwords_by_ip(parties: list[Party], passwords: list[str] | None) -> dict[
     return found
 
 
-def _run_deploy(
-    workspace: Workspace, state: dict[str, Any], inventory: dict[str, Any], label: str, new_id: bool
-) -> RunResult:
+def _run_deploy(workspace: Workspace, state: State, inventory: dict[str, Any], label: str, new_id: bool) -> RunResult:
     """Run deploy.yml. A deployment id used for the first time is saved even when the run fails, once it may have
     marked instances (something changed, or the run was stopped): the next try must still own them."""
     try:
@@ -128,7 +118,7 @@ def _run_deploy(
 
 def _converge(
     workspace: Workspace,
-    state: dict[str, Any],
+    state: State,
     target: list[Party],
     users_by_ip: dict[str, str],
     settings: dict[str, Any],
@@ -139,7 +129,7 @@ def _converge(
     """Bring every touched host to the target deployment, then record it."""
     hosts = group_hosts(sorted(target, key=lambda p: p.party_id), users_by_ip)
     flows = plan_flows(hosts, settings, _recorded_flows(state)) if hosts else {}
-    recorded_exchange = _recorded_exchange(state)
+    recorded_exchange = state.deployment.exchange
     exchange = plan_exchange(hosts, settings, recorded_exchange)
 
     # Instances that exist now (recorded, or what a deploy would have made) and are not in the target.
@@ -161,10 +151,10 @@ def _converge(
         return
 
     run_hosts = dict(hosts)
-    recorded_hosts = state["deployment"]["hosts"]
+    recorded_hosts = state.deployment.hosts
     for ip in absent:
         if ip not in run_hosts:
-            local = recorded_hosts.get(ip, {}).get("local")
+            local = recorded_hosts[ip].local if ip in recorded_hosts else None
             local = is_local_address(ip) if local is None else local
             run_hosts[ip] = Host(ip, users_by_ip.get(ip, DEFAULT_USER), local)
     logins = {ip: (host.user, host.local) for ip, host in run_hosts.items()}
@@ -176,7 +166,7 @@ def _converge(
     if exchange is not None and exchange_password and exchange.ip not in passwords:
         passwords = {**passwords, exchange.ip: exchange_password}
     connection = _connect(workspace, logins, passwords, label)
-    new_id = not state["deployment"].get("id")
+    new_id = not state.deployment.id
     owner = deployment_id(state)
     staying = {pid for host in hosts.values() for pid in host.party_ids}
     removed = sorted({pid for gone in absent.values() for flow in gone for pid in flow.party_ids} - staying)
@@ -186,7 +176,7 @@ def _converge(
     result = _run_deploy(workspace, state, inventory, label, new_id)
     if not result.ok:
         raise FateopsError(result.error)
-    state["deployment"] = _deployment_record(owner, hosts, flows, exchange)
+    state.deployment = _deployment_record(owner, hosts, flows, exchange)
     workspace.save_state(state)
     workspace.write_inventory(
         build_inventory(hosts, flows, settings, exchange=exchange, connection=connection, deployment_id=owner)
@@ -243,13 +233,13 @@ def delete(
         )
 
 
-def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str, Any]:
+def recorded_inventory(workspace: Workspace, state: State) -> dict[str, Any]:
     """The inventory of what is deployed now, for playbooks that work on deployed parties."""
     parties = [Party(pid, ip) for pid, ip in _recorded_parties(state).items()]
     if not parties:
         raise UsageError("nothing is deployed in this workspace; run -f deploy first")
     hosts = group_hosts(parties, _recorded_users(state))
-    exchange = _recorded_exchange(state)
+    exchange = state.deployment.exchange
     connection = _recorded_connection(workspace, hosts, exchange)
     return build_inventory(
         hosts,
@@ -257,7 +247,7 @@ def recorded_inventory(workspace: Workspace, state: dict[str, Any]) -> dict[str,
         effective_settings(workspace),
         exchange=exchange,
         connection=connection,
-        deployment_id=state["deployment"].get("id"),
+        deployment_id=state.deployment.id,
     )
 
 

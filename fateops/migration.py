@@ -27,6 +27,7 @@ from ansible_collections.fateops.federation.plugins.module_utils.model_migration
     parse_migrate_config,
 )
 
+from fateops.contracts import ImportedModel, ImportedPart, MigratedArchives, Migration, ModelPart, State
 from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import recorded_inventory
@@ -92,24 +93,23 @@ def migrate(workspace: Workspace, config_path: str | None) -> dict[str, Any]:
         )
         if not result.ok:
             raise FateopsError(result.error)
-        migration = result.data.get("fate_migration") or {}
-        archives = [archive for host in (migration.get("hosts") or {}).values() for archive in host]
+        archives = MigratedArchives.from_run(result).archives
         if not archives:
             raise FateopsError("the migration wrote no archive; check that execute_party names deployed parties")
         new_model_id = config.new_model_id()
         new_version = config.unify_model_version or job_id
         detail: dict[str, dict[str, dict[str, Any]]] = {}
         for archive in archives:
-            detail.setdefault(archive["role"], {})[archive["party_id"]] = {"retcode": 0, "retmsg": archive["retmsg"]}
-        source_job = next((job for job in state["jobs"].values() if job["model_id"] == config.model_id), None)
-        state.setdefault("migrations", {})[job_id] = {
-            "config": config.as_dict(),
-            "model_id": new_model_id,
-            "model_version": new_version,
-            "algorithm": source_job["algorithm"] if source_job else None,
-            "archives": archives,
-            "migrated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+            detail.setdefault(archive.role, {})[archive.party_id] = {"retcode": 0, "retmsg": archive.retmsg}
+        source_job = next((job for job in state.jobs.values() if job.model_id == config.model_id), None)
+        state.migrations[job_id] = Migration(
+            new_model_id,
+            new_version,
+            source_job.algorithm if source_job else None,
+            config.as_dict(),
+            archives,
+            migrated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
         workspace.save_state(state)
     return {"retcode": 0, "retmsg": "success", "jobId": job_id, "data": {"detail": detail}}
 
@@ -129,19 +129,14 @@ def import_model(workspace: Workspace, config_path: str | None) -> dict[str, Any
         )
         if not result.ok:
             raise FateopsError(result.error)
-        imported = (result.data.get("fate_imported") or [None])[0]
-        if not imported:
+        imported = ImportedPart.from_run(result)
+        if imported is None:
             raise FateopsError(f"party {config.party_id} imported nothing; check that it is deployed")
         key = model_key(config.model_id, config.model_version)
-        record = state["models"].setdefault(
-            key, {"model_id": config.model_id, "model_version": config.model_version, "parties": {}}
+        record = state.models.setdefault(key, ImportedModel(config.model_id, config.model_version))
+        record.parties.setdefault(config.role, {})[config.party_id] = ModelPart(
+            imported.archive, imported.tasks, imported.sha256, imported_at=time.strftime("%Y-%m-%dT%H:%M:%S%z")
         )
-        record["parties"].setdefault(config.role, {})[str(config.party_id)] = {
-            "archive": imported["archive"],
-            "sha256": imported["sha256"],
-            "tasks": imported["tasks"],
-            "imported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
         workspace.save_state(state)
     return {
         "retcode": 0,
@@ -151,28 +146,28 @@ def import_model(workspace: Workspace, config_path: str | None) -> dict[str, Any
             "party_id": config.party_id,
             "model_id": config.model_id,
             "model_version": config.model_version,
-            "sha256": imported["sha256"],
+            "sha256": imported.sha256,
         },
     }
 
 
-def imported_model(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any] | None:
+def imported_model(state: State, model_id: str, model_version: str) -> dict[str, Any] | None:
     """What load_bind needs of an imported model: algorithm, task, guest, hosts and each part's archive."""
-    record = state["models"].get(model_key(model_id, model_version))
+    record = state.models.get(model_key(model_id, model_version))
     if record is None:
         return None
-    parties = record["parties"]
-    guests = sorted(parties.get("guest", {}), key=int)
+    parties = record.parties
+    guests = sorted(parties.get("guest", {}))
     if len(guests) != 1:
         raise UsageError(
             f"model {model_id} version {model_version} has no imported guest part; import the guest's archive first"
         )
-    hosts = sorted(parties.get("host", {}), key=int)
+    hosts = sorted(parties.get("host", {}))
     if not hosts:
         raise UsageError(
             f"model {model_id} version {model_version} has no imported host part; import every host's archive first"
         )
-    tasks = {task for part in [*parties["guest"].values(), *parties["host"].values()] for task in part["tasks"]}
+    tasks = {task for part in [*parties["guest"].values(), *parties["host"].values()] for task in part.tasks}
     servable = sorted(tasks & set(TASK_ALGORITHM))
     if len(servable) != 1:
         raise UsageError(
@@ -182,10 +177,10 @@ def imported_model(state: dict[str, Any], model_id: str, model_version: str) -> 
     return {
         "algorithm": TASK_ALGORITHM[servable[0]],
         "task_name": servable[0],
-        "guest": int(guests[0]),
-        "hosts": [int(h) for h in hosts],
+        "guest": guests[0],
+        "hosts": hosts,
         "archives": {
-            ("guest", int(guests[0])): parties["guest"][guests[0]]["archive"],
-            **{("host", int(h)): parties["host"][h]["archive"] for h in hosts},
+            ("guest", guests[0]): parties["guest"][guests[0]].archive,
+            **{("host", h): parties["host"][h].archive for h in hosts},
         },
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import MODEL_TASK
 
+from fateops.contracts import Job, Service, State, Table
 from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import recorded_inventory
@@ -39,53 +40,53 @@ class PredictError(FateopsError):
         self.retcode = retcode
 
 
-def _find_job(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:
-    for job_id, job in state["jobs"].items():
-        if job["model_id"] == model_id and str(job["model_version"]) == str(model_version):
-            return {"job_id": job_id, **job}
+def _find_job(state: State, model_id: str, model_version: str) -> Job:
+    for job in state.jobs.values():
+        if job.model_id == model_id and job.model_version == str(model_version):
+            return job
     raise UsageError(
         f"model {model_id} version {model_version} is not known to this workspace; "
         "pass the model_id and model_version that -f submit printed, or import the model first with -f import"
     )
 
 
-def _host_table(state: dict[str, Any], party_id: int, project: str | None) -> dict[str, Any]:
+def _host_table(state: State, party_id: int, project: str | None) -> Table:
     """The host's uploaded table: the training project's, or for an imported model the latest upload of it."""
-    uploads = [state["projects"][project]] if project is not None else []
-    uploads += sorted(state["projects"].values(), key=lambda p: p.get("uploaded_at", ""), reverse=True)
+    uploads = [state.projects[project]] if project is not None else []
+    uploads += sorted(state.projects.values(), key=lambda p: p.uploaded_at or "", reverse=True)
     for record in uploads:
-        for table in record["tables"]:
-            if (table["role"], int(table["party_id"])) == ("host", party_id):
+        for table in record.tables:
+            if (table.role, table.party_id) == ("host", party_id):
                 return table
     raise UsageError(
         f"host {party_id} has no uploaded data to look features up in; upload its data with -f upload first"
     )
 
 
-def _guest_table(state: dict[str, Any], party_id: int, project: str | None) -> dict[str, Any] | None:
+def _guest_table(state: State, party_id: int, project: str | None) -> Table | None:
     """The guest's uploaded table of the training project (None for an imported model, whose data is not here)."""
-    record = state["projects"].get(project) if project is not None else None
-    for table in (record or {}).get("tables", []):
-        if (table["role"], int(table["party_id"])) == ("guest", party_id):
+    record = state.projects.get(project) if project is not None else None
+    for table in record.tables if record is not None else []:
+        if (table.role, table.party_id) == ("guest", party_id):
             return table
     return None
 
 
-def _model_to_bind(state: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:
+def _model_to_bind(state: State, model_id: str, model_version: str) -> dict[str, Any]:
     """A model trained here (its job's outputs) or an imported one (its archives): the same fields either way."""
     model = imported_model(state, model_id, model_version)
     if model is not None:
         return {**model, "project": None}
     job = _find_job(state, model_id, model_version)
-    if job["algorithm"] not in MODEL_TASK:
-        raise UsageError(f"a {job['algorithm']} job has no model to serve; bind a hetero_lr or hetero_linr model")
+    if job.algorithm not in MODEL_TASK:
+        raise UsageError(f"a {job.algorithm} job has no model to serve; bind a hetero_lr or hetero_linr model")
     return {
-        "algorithm": job["algorithm"],
-        "task_name": MODEL_TASK[job["algorithm"]],
-        "guest": int(job["guest"]),
-        "hosts": [int(h) for h in job["hosts"]],
+        "algorithm": job.algorithm,
+        "task_name": MODEL_TASK[job.algorithm],
+        "guest": job.guest,
+        "hosts": list(job.hosts),
         "archives": {},
-        "project": job["project"],
+        "project": job.project,
     }
 
 
@@ -113,7 +114,7 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
         match_id_names = {MATCH_ID_KEY}
         guest_table = _guest_table(state, model["guest"], model["project"])
         if guest_table is not None:
-            match_id_names.add(guest_table.get("id_name") or MATCH_ID_KEY)
+            match_id_names.add(guest_table.id_name or MATCH_ID_KEY)
         parties = [("guest", model["guest"])] + [("host", h) for h in model["hosts"]]
         for role, party_id in parties:
             flow = deployed_flow(state, party_id)
@@ -128,24 +129,24 @@ def load_bind(workspace: Workspace, model_id: str | None, model_version: str | N
                 binding["model_archive"] = model["archives"][(role, party_id)]
             if role == "host":
                 table = _host_table(state, party_id, model["project"])
-                id_column = table.get("id_name") or MATCH_ID_KEY
+                id_column = table.id_name or MATCH_ID_KEY
                 match_id_names.add(id_column)
-                binding.update({"host_csv": table["path"], "id_column": id_column})
+                binding.update({"host_csv": table.path, "id_column": id_column})
             bindings.setdefault(flow.ip, []).append(binding)
         result = run_playbook(
             workspace, "load_bind.yml", recorded_inventory(workspace, state), "load_bind", {"fate_bindings": bindings}
         )
         if not result.ok:
             raise FateopsError(result.error)
-        state["services"][service_id] = {
-            "model_id": model_id,
-            "model_version": str(model_version),
-            "algorithm": model["algorithm"],
-            "guest": model["guest"],
-            "hosts": model["hosts"],
-            "match_id_names": sorted(match_id_names),
-            "bound_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        state.services[service_id] = Service(
+            model_id,
+            str(model_version),
+            model["algorithm"],
+            model["guest"],
+            model["hosts"],
+            match_id_names=sorted(match_id_names),
+            bound_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
         workspace.save_state(state)
     what = "no change" if result.changed == 0 else "bound"
     sys.stderr.write(f"fateops load_bind: {service_id} -> {model_id}/{model_version}: {what}\n")
@@ -196,17 +197,17 @@ def predict(workspace: Workspace, service_id: str | None, params: list[str] | No
     except UsageError as exc:
         raise PredictError(RETCODE_BAD_REQUEST, str(exc)) from None
     state = workspace.load_state()
-    service = state["services"].get(service_id)
+    service = state.services.get(service_id)
     if service is None:
         raise PredictError(
             RETCODE_UNKNOWN_SERVICE, f"service {service_id} is not bound; bind a model first with -f load_bind"
         )
-    match_id_names = [str(name) for name in service.get("match_id_names") or [MATCH_ID_KEY]]
+    match_id_names = service.match_id_names or [MATCH_ID_KEY]
     features, match_id = parse_params(params, match_id_names)
-    if service["hosts"] and match_id is None:
+    if service.hosts and match_id is None:
         columns = " or ".join(f"{name}=<match id>" for name in match_id_names)
         raise PredictError(RETCODE_BAD_REQUEST, f"no id given; pass {columns} so the hosts can find their features")
-    flow = deployed_flow(state, int(service["guest"]))
+    flow = deployed_flow(state, service.guest)
     body = {
         "head": {"serviceId": service_id},
         "body": {"featureData": features, "sendToRemoteFeatureData": {"id": match_id}},

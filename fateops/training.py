@@ -9,6 +9,7 @@ from typing import Any
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
+from fateops.contracts import Job, Project, SubmittedJob, UploadedTables
 from fateops.deployment import deployed_flow
 from fateops.errors import FateopsError, UsageError
 from fateops.lifecycle import effective_settings, recorded_inventory
@@ -66,27 +67,9 @@ def upload(workspace: Workspace, gp: list[str] | None, hp: list[str] | None, pro
         )
         if not result.ok:
             raise FateopsError(result.error)
-        tables = []
-        for host_results in (result.data.get("fate_tables") or {}).values():
-            for item in host_results:
-                spec = item["upload"]
-                tables.append(
-                    {
-                        "role": spec["role"],
-                        "party_id": spec["party_id"],
-                        "path": spec["path"],
-                        "namespace": item["namespace"],
-                        "name": item["name"],
-                        "sha256": item.get("sha256"),
-                        "header": item.get("header"),
-                        "id_name": item.get("id_name"),
-                        "label_name": item.get("label_name"),
-                        "count": item.get("count"),
-                    }
-                )
         order = {(role, party_id): index for index, (role, party_id, _) in enumerate(files)}
-        tables.sort(key=lambda t: order[(t["role"], t["party_id"])])
-        state["projects"][project] = {"tables": tables, "uploaded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        tables = sorted(UploadedTables.from_run(result).tables, key=lambda t: order[(t.role, t.party_id)])
+        state.projects[project] = Project(tables, uploaded_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         workspace.save_state(state)
     sys.stderr.write(f"fateops upload: {len(tables)} table(s) in namespace {project}, {result.elapsed:.1f}s\n")
 
@@ -103,38 +86,38 @@ def submit(workspace: Workspace, algorithm: str | None, project: str | None, mod
     settings = effective_settings(workspace)
     with workspace.locked():
         state = workspace.load_state()
-        record = state["projects"].get(project)
+        record = state.projects.get(project)
         if record is None:
-            known = ", ".join(sorted(state["projects"])) or "none"
+            known = ", ".join(sorted(state.projects)) or "none"
             raise UsageError(
                 f"project {project!r} has no uploaded data (projects: {known}); run -f upload ... -proj {project} first"
             )
-        guest = next(t for t in record["tables"] if t["role"] == "guest")
-        hosts = [t for t in record["tables"] if t["role"] == "host"]
-        if algorithm in SUPERVISED and not guest.get("label_name"):
+        guest = next(t for t in record.tables if t.role == "guest")
+        hosts = [t for t in record.tables if t.role == "host"]
+        if algorithm in SUPERVISED and not guest.label_name:
             raise UsageError(
-                f"the guest file {guest['path']} has no label column (y or label); {algorithm} needs one: "
+                f"the guest file {guest.path} has no label column (y or label); {algorithm} needs one: "
                 "upload a guest file with a label"
             )
-        host_ids = [int(t["party_id"]) for t in hosts]
+        host_ids = [t.party_id for t in hosts]
         arbiter = _arbiter(settings, host_ids)
-        flows = {pid: deployed_flow(state, pid) for pid in {int(guest["party_id"]), *host_ids, arbiter}}
-        guest_flow = flows[int(guest["party_id"])]
+        flows = {pid: deployed_flow(state, pid) for pid in {guest.party_id, *host_ids, arbiter}}
+        guest_flow = flows[guest.party_id]
         if mode == 0 and len({(f.ip, f.http_port) for f in flows.values()}) > 1:
             raise UsageError(
                 "-m 0 (standalone) needs every party on one FATE-Flow, but these parties are on several; use -m 1"
             )
         spec = {
             "algorithm": algorithm,
-            "guest_party_id": str(guest["party_id"]),
+            "guest_party_id": str(guest.party_id),
             "host_party_ids": [str(pid) for pid in host_ids],
             "arbiter_party_id": str(arbiter),
             "options": settings.get("fate_job_options", {}).get(algorithm, {}),
         }
         if algorithm in SUPERVISED:
-            spec["guest_table"] = {"namespace": guest["namespace"], "name": guest["name"]}
+            spec["guest_table"] = {"namespace": guest.namespace, "name": guest.name}
             spec["host_tables"] = [
-                {"party_id": str(t["party_id"]), "namespace": t["namespace"], "name": t["name"]} for t in hosts
+                {"party_id": str(t.party_id), "namespace": t.namespace, "name": t.name} for t in hosts
             ]
         result = run_playbook(
             workspace,
@@ -146,28 +129,28 @@ def submit(workspace: Workspace, algorithm: str | None, project: str | None, mod
         )
         if not result.ok:
             raise FateopsError(result.error)
-        job = result.data["fate_job"]
-        state["jobs"][job["job_id"]] = {
-            "project": project,
-            "algorithm": algorithm,
-            "mode": mode,
-            "guest": int(guest["party_id"]),
-            "hosts": host_ids,
+        job = SubmittedJob.from_run(result)
+        state.jobs[job.job_id] = Job(
+            project,
+            algorithm,
+            guest.party_id,
+            host_ids,
+            job.model_id,
+            job.model_version,
             # FATE's toy example runs on guest and host only.
-            "arbiter": arbiter if algorithm in SUPERVISED else None,
-            "model_id": job["model_id"],
-            "model_version": job["model_version"],
-            "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+            arbiter=arbiter if algorithm in SUPERVISED else None,
+            mode=mode,
+            submitted_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
         workspace.save_state(state)
-    return {"retcode": 0, "model_id": job["model_id"], "model_version": job["model_version"], "jobid": job["job_id"]}
+    return {"retcode": 0, "model_id": job.model_id, "model_version": job.model_version, "jobid": job.job_id}
 
 
-def job_roles(job: dict[str, Any]) -> list[tuple[str, int]]:
+def job_roles(job: Job) -> list[tuple[str, int]]:
     """Roles in the facade's order: arbiter, guest, host1, host2 ..."""
-    roles = [("arbiter", int(job["arbiter"]))] if job.get("arbiter") is not None else []
-    roles.append(("guest", int(job["guest"])))
-    roles.extend(("host", int(pid)) for pid in job["hosts"])
+    roles = [("arbiter", job.arbiter)] if job.arbiter is not None else []
+    roles.append(("guest", job.guest))
+    roles.extend(("host", party_id) for party_id in job.hosts)
     return roles
 
 
@@ -176,7 +159,7 @@ def query(workspace: Workspace, job_id: str | None) -> str:
         raise UsageError("no job id given; pass -jid JOB_ID")
     job_id = check_model_name(job_id, "-jid")
     state = workspace.load_state()
-    job = state["jobs"].get(job_id)
+    job = state.jobs.get(job_id)
     if job is None:
         raise UsageError(f"job {job_id} is not known to this workspace; pass a job id that -f submit printed")
     lines = []

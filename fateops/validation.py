@@ -96,14 +96,13 @@ def check_service_name(value: Any) -> str:
     return check_name(value, "service name", "-mname")
 
 
-# --- The shape of the workspace's files -------------------------------------------------------------------------
-# A shape is a record (dict: key -> shape; a key ending in "?" may be missing), _Each (a mapping of any keys to
-# one shape), a one-element list (a list of that shape), or a _Leaf. Records may hold more keys than listed, so
-# that a newer fateops may add fields.
+# --- Shapes and the values they take ---------------------------------------------------------------------------
+# A shape is a Leaf, _Each (a mapping of any keys to one shape) or a one-element list (a list of that shape). The
+# leaves are also what state.json's typed records (fateops/contracts.py) accept, so a value has one rule.
 
 
 @dataclass(frozen=True)
-class _Leaf:
+class Leaf:
     what: str
     accepts: Callable[[Any], bool]
 
@@ -111,7 +110,7 @@ class _Leaf:
 @dataclass(frozen=True)
 class _Each:
     values: Any
-    keys: _Leaf | None = None
+    keys: Leaf | None = None
 
 
 def _accepts(check: Callable[[Any], Any]) -> Callable[[Any], bool]:
@@ -129,96 +128,32 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _nullable(leaf: _Leaf) -> _Leaf:
-    return _Leaf(f"{leaf.what} or null", lambda value: value is None or leaf.accepts(value))
-
-
-TEXT = _Leaf("a string", lambda value: isinstance(value, str))
-FLAG = _Leaf("true or false", lambda value: isinstance(value, bool))
-PORT = _Leaf("a port number from 1 to 65535", lambda value: _is_int(value) and 0 < value < 65536)
-PARTY_ID = _Leaf("a party id", _accepts(parse_party_id))
-ADDRESS = _Leaf("a host's IP address", _accepts(parse_ip))
-MODEL_NAME = _Leaf("a FATE id", _accepts(lambda value: check_model_name(value, "id")))
-ANY = _Leaf("anything", lambda value: True)
-OBJECT = _Leaf("an object", lambda value: isinstance(value, dict))
-
-_FLOW = {
-    "name": TEXT,
-    "party_ids": [PARTY_ID],
-    "http_port": PORT,
-    "grpc_port": PORT,
-    "serving_port?": PORT,
-    "federation?": TEXT,
-    **{
-        f"{name}?": _nullable(PORT)
-        for name in ("nginx_port", "rabbitmq_port", "rabbitmq_management_port", "rabbitmq_dist_port")
-    },
-}
-STATE_SHAPE: dict[str, Any] = {
-    "version": _Leaf("an integer", _is_int),
-    "deployment": {
-        "id?": TEXT,
-        "parties": [{"party_id": PARTY_ID, "ip": ADDRESS}],
-        "hosts": _Each({"user": TEXT, "local?": FLAG, "flows?": [_FLOW]}, keys=ADDRESS),
-        "exchange?": {"ip": ADDRESS, "user?": TEXT, "local?": FLAG, "rabbitmq_ports?": _Each(PORT, keys=PARTY_ID)},
-    },
-    "projects": _Each(
-        {
-            "tables": [{"role": TEXT, "party_id": PARTY_ID, "path": TEXT, "namespace": TEXT, "name": TEXT}],
-            "uploaded_at?": TEXT,
-        }
-    ),
-    "jobs": _Each(
-        {
-            "project": TEXT,
-            "algorithm": TEXT,
-            "guest": PARTY_ID,
-            "hosts": [PARTY_ID],
-            "arbiter?": _nullable(PARTY_ID),
-            "model_id": MODEL_NAME,
-            "model_version": MODEL_NAME,
-        }
-    ),
-    "models": _Each(
-        {
-            "model_id": MODEL_NAME,
-            "model_version": MODEL_NAME,
-            "parties": _Each(_Each({"archive": TEXT, "tasks": [TEXT]}, keys=PARTY_ID)),
-        }
-    ),
-    "services": _Each(
-        {"model_id": MODEL_NAME, "model_version": MODEL_NAME, "algorithm": TEXT, "guest": PARTY_ID, "hosts": [PARTY_ID]}
-    ),
-    "migrations?": _Each(OBJECT),
-}
+TEXT = Leaf("a string", lambda value: isinstance(value, str))
+WHOLE_NUMBER = Leaf("an integer", _is_int)
+FLAG = Leaf("true or false", lambda value: isinstance(value, bool))
+PORT = Leaf("a port number from 1 to 65535", lambda value: _is_int(value) and 0 < value < 65536)
+PARTY_ID = Leaf("a party id", _accepts(parse_party_id))
+ADDRESS = Leaf("a host's IP address", _accepts(parse_ip))
+MODEL_NAME = Leaf("a FATE id", _accepts(lambda value: check_model_name(value, "id")))
+ANY = Leaf("anything", lambda value: True)
+OBJECT = Leaf("an object", lambda value: isinstance(value, dict))
 
 
 def shape_problem(value: Any, shape: Any, where: str = "") -> str | None:
     """The first place where value does not have the shape, as "<key> <what is wrong>"; None when it has it."""
     here = where or "the top level"
-    if isinstance(shape, _Leaf):
-        return None if shape.accepts(value) else f"{here} is {_show(value)}, not {shape.what}"
+    if isinstance(shape, Leaf):
+        return None if shape.accepts(value) else f"{here} is {show(value)}, not {shape.what}"
     if isinstance(shape, list):
         if not isinstance(value, list):
-            return f"{here} is {_show(value)}, not a list"
+            return f"{here} is {show(value)}, not a list"
         return next((p for i, item in enumerate(value) if (p := shape_problem(item, shape[0], f"{where}[{i}]"))), None)
     if not isinstance(value, dict):
-        return f"{here} is {_show(value)}, not an object"
-    if isinstance(shape, _Each):
-        for key, item in value.items():
-            if shape.keys is not None and not shape.keys.accepts(key):
-                return f"{here} has the key {_show(key)}, which is not {shape.keys.what}"
-            problem = shape_problem(item, shape.values, _key(where, key))
-            if problem:
-                return problem
-        return None
-    for name, inner in shape.items():
-        key = name.rstrip("?")
-        if key not in value:
-            if not name.endswith("?"):
-                return f"{here} has no {key}"
-            continue
-        problem = shape_problem(value[key], inner, _key(where, key))
+        return f"{here} is {show(value)}, not an object"
+    for key, item in value.items():
+        if shape.keys is not None and not shape.keys.accepts(key):
+            return f"{here} has the key {show(key)}, which is not {shape.keys.what}"
+        problem = shape_problem(item, shape.values, _key(where, key))
         if problem:
             return problem
     return None
@@ -228,7 +163,7 @@ def _key(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     text = json.dumps(value, default=str, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -250,13 +185,13 @@ def _setting_port(value: Any) -> bool:
     return number is not None and 0 < number < 65536
 
 
-INTEGER = _Leaf("an integer", lambda value: _ascii_int(value) is not None)
-POSITIVE = _Leaf("a positive integer", lambda value: (_ascii_int(value) or 0) > 0)
-SETTING_PORT = _Leaf("a port number from 1 to 65535", _setting_port)
-NUMBER = _Leaf("a number", lambda value: _is_int(value) or isinstance(value, float))
+INTEGER = Leaf("an integer", lambda value: _ascii_int(value) is not None)
+POSITIVE = Leaf("a positive integer", lambda value: (_ascii_int(value) or 0) > 0)
+SETTING_PORT = Leaf("a port number from 1 to 65535", _setting_port)
+NUMBER = Leaf("a number", lambda value: _is_int(value) or isinstance(value, float))
 # Ansible's bool type takes these spellings too.
 _BOOLEAN_WORDS = {"yes", "no", "true", "false", "on", "off", "1", "0", "y", "n"}
-BOOLEAN = _Leaf(
+BOOLEAN = Leaf(
     "true or false",
     lambda value: isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_WORDS),
 )
@@ -264,7 +199,7 @@ BOOLEAN = _Leaf(
 # into nginx, supervisord and FATE-Flow configuration files, so they hold no spaces, quotes, newlines or other
 # characters those formats would read as syntax.
 _HOST_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
-ABSOLUTE_PATH = _Leaf(
+ABSOLUTE_PATH = Leaf(
     "an absolute path of letters, digits and . _ + - /",
     lambda value: isinstance(value, str) and _HOST_PATH.fullmatch(value) is not None,
 )
@@ -272,7 +207,7 @@ ABSOLUTE_PATH = _Leaf(
 CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_base_dir": ABSOLUTE_PATH,
     "fate_host_python": ABSOLUTE_PATH,
-    "fate_topology": _Leaf("mesh or star", lambda value: value in ("mesh", "star")),
+    "fate_topology": Leaf("mesh or star", lambda value: value in ("mesh", "star")),
     "fate_exchange_host": ADDRESS,
     "fate_exchange_user": TEXT,
     "fate_arbiter_party_id": PARTY_ID,
@@ -301,7 +236,7 @@ def _spec_shape(option: dict[str, Any]) -> Any:
     choices = option.get("choices")
     if choices:
         names = ", ".join(str(choice) for choice in choices)
-        return _Leaf(f"one of {names}", lambda value: leaf.accepts(value) and value in choices)
+        return Leaf(f"one of {names}", lambda value: leaf.accepts(value) and value in choices)
     return leaf
 
 
@@ -335,6 +270,6 @@ def settings_problem(settings: dict[str, Any]) -> str | None:
         shape, default = options[name]
         problem = shape_problem(value, shape, name)
         if problem:
-            fallback = f" (default {_show(default)})" if default not in (None, "", [], {}) else ""
+            fallback = f" (default {show(default)})" if default not in (None, "", [], {}) else ""
             return f"{problem}; give {name} such a value, or remove it to use the default{fallback}"
     return None

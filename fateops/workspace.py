@@ -7,7 +7,6 @@ It never holds a secret: passwords are used in memory and dropped.
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import json
 import os
@@ -21,18 +20,10 @@ from typing import Any
 
 import yaml
 
+from fateops.contracts import STATE_VERSION, NewerStateError, ShapeError, State, read_state
 from fateops.errors import FateopsError
-from fateops.validation import STATE_SHAPE, settings_problem, shape_problem
+from fateops.validation import settings_problem
 
-STATE_VERSION = 1
-EMPTY_STATE: dict[str, Any] = {
-    "version": STATE_VERSION,
-    "deployment": {"parties": [], "hosts": {}},
-    "projects": {},
-    "jobs": {},
-    "models": {},
-    "services": {},
-}
 # How many runs' logs are kept.
 KEEP_RUNS = 20
 
@@ -77,15 +68,14 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         raise
 
 
-def deployment_id(state: dict[str, Any]) -> str:
+def deployment_id(state: State) -> str:
     """The id with which the instances this workspace deploys are marked as its own (state's deployment.id).
 
     Made at first need, in state (older state files have none until then); the caller saves it with the state.
     """
-    deployment = state["deployment"]
-    if not deployment.get("id"):
-        deployment["id"] = str(uuid.uuid4())
-    return str(deployment["id"])
+    if not state.deployment.id:
+        state.deployment.id = str(uuid.uuid4())
+    return state.deployment.id
 
 
 class Workspace:
@@ -126,34 +116,39 @@ class Workspace:
         finally:
             os.close(fd)
 
-    def load_state(self) -> dict[str, Any]:
+    def load_state(self) -> State:
+        """The recorded state; a file of an older version is upgraded here and written in the new form on save."""
         if not self.state_path.exists():
-            return copy.deepcopy(EMPTY_STATE)
+            return State()
         try:
-            state = json.loads(self.state_path.read_text())
+            data = json.loads(self.state_path.read_text())
         except (OSError, ValueError) as exc:
             raise FateopsError(
                 f"the workspace state {self.state_path} is unreadable ({exc}); restore it or remove it"
             ) from None
-        if not isinstance(state, dict):
+        if not isinstance(data, dict):
             raise FateopsError(
-                f"the workspace state {self.state_path} holds {type(state).__name__}, not an object; "
+                f"the workspace state {self.state_path} holds {type(data).__name__}, not an object; "
                 "restore it from a backup or move it aside to start an empty workspace"
             )
-        for key, value in EMPTY_STATE.items():
-            state.setdefault(key, copy.deepcopy(value))
         # Checked whole on load, so a hand-edited or foreign file is one clear error, not a traceback later.
-        problem = shape_problem(state, STATE_SHAPE)
-        if problem:
+        try:
+            return read_state(data)
+        except NewerStateError as exc:
             raise FateopsError(
-                f"the workspace state {self.state_path} is not fateops state: {problem}; fix that key or restore "
+                f"the workspace state {self.state_path} was written by a newer fateops (state version "
+                f"{exc.version}; this one reads up to {STATE_VERSION}); upgrade fateops or restore the file from a "
+                "backup"
+            ) from None
+        except ShapeError as exc:
+            raise FateopsError(
+                f"the workspace state {self.state_path} is not fateops state: {exc}; fix that key or restore "
                 "the file from a backup"
-            )
-        return state
+            ) from None
 
-    def save_state(self, state: dict[str, Any]) -> None:
+    def save_state(self, state: State) -> None:
         self.ensure()
-        atomic_write(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+        atomic_write(self.state_path, json.dumps(state.as_dict(), indent=2, sort_keys=True) + "\n")
 
     def settings(self) -> dict[str, Any]:
         """Inventory variables the operator sets for every host (ports, base dir, runtime...)."""

@@ -3,6 +3,7 @@
 import pytest
 
 from fateops import deployment
+from fateops.contracts import DeploymentRecord, HostRecord, State
 from fateops.errors import FateopsError, UsageError
 
 
@@ -204,11 +205,8 @@ def test_unreachable_host_is_named():
 
 
 def test_party_flows_from_state():
-    state = {
-        "deployment": {
-            "hosts": {"127.0.0.1": {"flows": [{"name": "standalone", "party_ids": [9999, 10000], "http_port": 9380}]}}
-        }
-    }
+    flow = deployment.Flow("standalone", [9999, 10000], 9380, 9360)
+    state = State(deployment=DeploymentRecord(hosts={"127.0.0.1": HostRecord("root", True, [flow])}))
     flows = deployment.party_flows(state)
     assert flows[10000] == deployment.PartyFlow(10000, "127.0.0.1", "standalone", 9380)
     assert deployment.deployed_flow(state, 9999).http_port == 9380

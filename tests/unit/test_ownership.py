@@ -37,7 +37,7 @@ def test_a_state_file_from_before_ids_gets_one(tmp_path: Path):
     workspace.state_path.write_text(json.dumps(old))
     state = workspace.load_state()
     assert deployment_id(state)
-    assert state["deployment"]["parties"] == old["deployment"]["parties"]
+    assert state.deployment.as_dict()["parties"] == old["deployment"]["parties"]
 
 
 def test_inventory_carries_the_id_over_any_setting():
@@ -79,4 +79,4 @@ def test_a_new_id_is_saved_once_a_failed_run_may_have_used_it(
     # Instances marked with it in a run that changed something (or was stopped) must stay this workspace's.
     assert workspace.state_path.exists() is kept
     if kept:
-        assert workspace.load_state()["deployment"]["id"] == made
+        assert workspace.load_state().deployment.id == made

@@ -1,13 +1,11 @@
-"""The input rules: FATE's ids (module_utils/fate_ids.py), host addresses, names, the state's shape, settings."""
-
-import copy
+"""The input rules: FATE's ids (module_utils/fate_ids.py), host addresses, names, settings (state.json's shape:
+test_contracts.py)."""
 
 import pytest
 from ansible_collections.fateops.federation.plugins.module_utils import fate_ids
 
 from fateops import validation
 from fateops.errors import UsageError
-from fateops.workspace import EMPTY_STATE
 
 BAD_PARTY_IDS = [
     "٩٩٩٩",  # Arabic-Indic digits: int() and str.isdigit take them
@@ -170,110 +168,6 @@ def test_good_names(value):
     assert validation.check_service_name(value) == value
 
 
-def good_state() -> dict:
-    """A state as deploy, upload, submit, load_bind, migrate and import write it."""
-    state = copy.deepcopy(EMPTY_STATE)
-    state["deployment"] = {
-        "parties": [{"party_id": 9999, "ip": "127.0.0.1"}, {"party_id": 10000, "ip": "127.0.0.1"}],
-        "hosts": {
-            "127.0.0.1": {
-                "user": "root",
-                "local": True,
-                "flows": [
-                    {
-                        "name": "standalone",
-                        "party_ids": [9999, 10000],
-                        "http_port": 9380,
-                        "grpc_port": 9360,
-                        "serving_port": 8059,
-                        "federation": "standalone",
-                    }
-                ],
-            }
-        },
-    }
-    table = {"role": "guest", "party_id": 9999, "path": "/d/g.csv", "namespace": "p", "name": "guest_9999"}
-    state["projects"]["p"] = {"tables": [table], "uploaded_at": "2026-12-01T18:00:00+0000"}
-    job = {
-        "project": "p",
-        "algorithm": "hetero_lr",
-        "mode": 1,
-        "guest": 9999,
-        "hosts": [10000],
-        "arbiter": 10000,
-        "model_id": "202612011830123456789",
-        "model_version": "0",
-    }
-    state["jobs"]["202612011830123456789"] = job
-    state["services"]["s"] = {
-        "model_id": "202612011830123456789",
-        "model_version": "0",
-        "algorithm": "hetero_lr",
-        "guest": 9999,
-        "hosts": [10000],
-    }
-    state["models"]["m/0"] = {
-        "model_id": "m",
-        "model_version": "0",
-        "parties": {"guest": {"99": {"archive": "/a.zip", "sha256": "x", "tasks": ["lr_0"]}}},
-    }
-    state["migrations"] = {"202612011830123456790": {"model_id": "m"}}
-    return state
-
-
-def test_a_written_state_has_the_shape():
-    assert validation.shape_problem(good_state(), validation.STATE_SHAPE) is None
-    assert validation.shape_problem(copy.deepcopy(EMPTY_STATE), validation.STATE_SHAPE) is None
-
-
-def _broken(change) -> dict:
-    state = good_state()
-    change(state)
-    return state
-
-
-@pytest.mark.parametrize(
-    ("state", "problem"),
-    [
-        ([1, 2], "the top level is [1, 2], not an object"),
-        ({**EMPTY_STATE, "deployment": 3}, "deployment is 3, not an object"),
-        (_broken(lambda s: s["deployment"].update(parties={})), "deployment.parties is {}, not a list"),
-        (_broken(lambda s: s["deployment"]["parties"][1].pop("ip")), "deployment.parties[1] has no ip"),
-        (_broken(lambda s: s["deployment"]["parties"][0].update(party_id="x")), 'parties[0].party_id is "x", not'),
-        (_broken(lambda s: s["deployment"]["parties"][0].update(ip="0.0.0.0")), 'is "0.0.0.0", not a host\'s IP'),
-        (_broken(lambda s: s["deployment"]["hosts"]["127.0.0.1"].pop("user")), "hosts.127.0.0.1 has no user"),
-        (
-            _broken(lambda s: s["deployment"]["hosts"]["127.0.0.1"]["flows"][0].update(http_port="x")),
-            'flows[0].http_port is "x", not a port number',
-        ),
-        (_broken(lambda s: s["jobs"]["202612011830123456789"].pop("guest")), "202612011830123456789 has no guest"),
-        (_broken(lambda s: s["jobs"]["202612011830123456789"].update(hosts=5)), "hosts is 5, not a list"),
-        (_broken(lambda s: s["projects"]["p"].update(tables=1)), "projects.p.tables is 1, not a list"),
-        (_broken(lambda s: s["services"]["s"].update(model_id="../x")), 'services.s.model_id is "../x", not a FATE'),
-        (_broken(lambda s: s.update(models=[])), "models is [], not an object"),
-        (_broken(lambda s: s.update(version="1")), 'version is "1", not an integer'),
-        (
-            _broken(lambda s: s["deployment"]["hosts"].update({"0.0.0.0": {"user": "root"}})),
-            'deployment.hosts has the key "0.0.0.0", which is not a host\'s IP address',
-        ),
-        (
-            _broken(lambda s: s["models"]["m/0"]["parties"]["guest"].update({"x": {"archive": "a", "tasks": []}})),
-            'models.m/0.parties.guest has the key "x", which is not a party id',
-        ),
-    ],
-)
-def test_wrong_shapes_name_the_key(state, problem):
-    found = validation.shape_problem(state, validation.STATE_SHAPE)
-    assert found is not None and problem in found
-
-
-def test_records_may_hold_more_keys():
-    state = good_state()
-    state["deployment"]["owner"] = "a workspace id"
-    state["jobs"]["202612011830123456789"]["extra"] = {"any": "thing"}
-    assert validation.shape_problem(state, validation.STATE_SHAPE) is None
-
-
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [
@@ -326,17 +220,3 @@ def test_defaults_are_named_in_the_fix():
 )
 def test_settings_that_pass(settings):
     assert validation.settings_problem(settings) is None
-
-
-def test_the_deployment_record_deploy_writes_has_the_shape():
-    from fateops import deployment, lifecycle
-
-    parties, users = deployment.parse_parties(["9999", "10000"], ["192.0.2.1", "192.0.2.2"])
-    hosts = deployment.group_hosts(parties, users)
-    settings = {"fate_topology": "star", "fate_exchange_host": "192.0.2.3"}
-    flows = deployment.plan_flows(hosts, settings)
-    exchange = deployment.plan_exchange(hosts, settings, None)
-    state = copy.deepcopy(EMPTY_STATE)
-    state["deployment"] = lifecycle._deployment_record("3f2c9a4e-0000-4000-8000-000000000001", hosts, flows, exchange)
-    assert state["deployment"]["exchange"]["rabbitmq_ports"]
-    assert validation.shape_problem(state, validation.STATE_SHAPE) is None

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from fateops.contracts import Project
 from fateops.errors import FateopsError
 from fateops.workspace import Workspace, atomic_write
 
@@ -15,16 +16,16 @@ from fateops.workspace import Workspace, atomic_write
 def test_fresh_workspace_has_empty_state(tmp_path):
     ws = Workspace(tmp_path / "ws")
     state = ws.load_state()
-    assert state["deployment"] == {"parties": [], "hosts": {}}
-    assert state["projects"] == {} and state["jobs"] == {}
+    assert state.deployment.parties == [] and state.deployment.hosts == {}
+    assert state.projects == {} and state.jobs == {}
 
 
 def test_state_round_trip_mode_0600(tmp_path):
     ws = Workspace(tmp_path / "ws")
     state = ws.load_state()
-    state["projects"]["p"] = {"tables": []}
+    state.projects["p"] = Project(tables=[])
     ws.save_state(state)
-    assert ws.load_state()["projects"] == {"p": {"tables": []}}
+    assert ws.load_state().projects == {"p": Project(tables=[])}
     assert stat.S_IMODE(os.stat(ws.state_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(ws.home).st_mode) == 0o700
 
