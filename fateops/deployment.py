@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from fateops.errors import FateopsError, UsageError
-from fateops.validation import parse_ip, parse_party_id
+from fateops.validation import check_user, parse_ip, parse_party_id
 
 if TYPE_CHECKING:
     # The recorded state's records read this module's Flow and ExchangeHost; only the type is needed here.
@@ -196,7 +196,7 @@ def parse_parties(
                 f"party id {party_id} is given for two hosts ({seen[party_id]} and {ip}); a party lives on one host"
             )
         seen[party_id] = ip
-        user = (users[index] if len(users) > 1 else users[0]) if users else DEFAULT_USER
+        user = check_user(users[index] if len(users) > 1 else users[0]) if users else DEFAULT_USER
         if user_of.setdefault(ip, user) != user:
             raise UsageError(f"host {ip} is given two ssh users ({user_of[ip]} and {user}); use one user per host")
         parties.append(Party(party_id, ip))

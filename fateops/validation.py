@@ -88,6 +88,21 @@ def check_name(value: Any, what: str, flag: str) -> str:
     return value
 
 
+# A login name as useradd takes it by default: it becomes ssh's -l and an inventory value, so no spaces, no '@'
+# and no leading '-' (ssh would read an option).
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+
+
+def check_user(value: Any, what: str = "-u") -> str:
+    """An ssh login name."""
+    if not isinstance(value, str) or not _USER.fullmatch(value):
+        raise UsageError(
+            f"{what} {value!r} is not a login name (ASCII letters, digits, '_', '.' and '-', starting with a letter "
+            "or '_', at most 32 characters); pass the ssh user of the host, such as root"
+        )
+    return value
+
+
 def check_project(value: Any) -> str:
     return check_name(value, "project", "-proj")
 
@@ -209,7 +224,7 @@ CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_host_python": ABSOLUTE_PATH,
     "fate_topology": Leaf("mesh or star", lambda value: value in ("mesh", "star")),
     "fate_exchange_host": ADDRESS,
-    "fate_exchange_user": TEXT,
+    "fate_exchange_user": Leaf("a login name", _accepts(check_user)),
     "fate_arbiter_party_id": PARTY_ID,
     "fate_job_options": _Each(OBJECT),
     "fate_port_step": POSITIVE,

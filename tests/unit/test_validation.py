@@ -220,3 +220,14 @@ def test_defaults_are_named_in_the_fix():
 )
 def test_settings_that_pass(settings):
     assert validation.settings_problem(settings) is None
+
+
+@pytest.mark.parametrize("user", ["root", "fateops-test", "svc_fate", "a.b", "_x", "U1"])
+def test_login_names(user):
+    assert validation.check_user(user) == user
+
+
+@pytest.mark.parametrize("user", ["", "-oProxyCommand=x", "r oot", "root@host", "{{ x }}", "ünï", "a" * 33, 7])
+def test_bad_login_names(user):
+    with pytest.raises(UsageError, match="is not a login name"):
+        validation.check_user(user)
