@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
+from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
+    ArchiveIdentity,
+    archive_name,
+    parse_migrate_config,
+    rewrite_archive,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 # Shared by every integration test and molecule, and kept outside the clone so that the FATE runtime (keyed by
@@ -160,3 +166,35 @@ def guest_row(path: Path, row_id: int) -> list[str]:
         if int(fields[0]) == row_id:
             return fields[2:]
     raise AssertionError(f"no row {row_id} in {path}")
+
+
+# A real FATE 2.2 model (the unit tests' fixtures): guest 9999 and host 10000 of training job FIXTURE_MODEL_ID.
+FIXTURE_MODELS = REPO / "tests" / "unit" / "fixtures" / "fate_models"
+FIXTURE_MODEL_ID = "202611220632017786920"
+
+
+def migrated_fixture_parts(directory: Path, version: str, migrate_config: dict) -> list[dict]:
+    """The fixture model's guest and host parts migrated to 99 / 100 as archives in directory: the parts'
+    import_model.json fields (role, party_id, model_id, model_version, file)."""
+    party_map = parse_migrate_config(migrate_config).party_map()
+    parts = []
+    for role, old, new in (("guest", "9999", "99"), ("host", "10000", "100")):
+        path = directory / archive_name(role, new, FIXTURE_MODEL_ID, version)
+        rewrite_archive(
+            FIXTURE_MODELS / f"{FIXTURE_MODEL_ID}_0_{role}_{old}.zip",
+            path,
+            ArchiveIdentity(FIXTURE_MODEL_ID, "0", role, old),
+            party_map,
+            FIXTURE_MODEL_ID,
+            version,
+        )
+        parts.append(
+            {
+                "role": role,
+                "party_id": int(new),
+                "model_id": FIXTURE_MODEL_ID,
+                "model_version": version,
+                "file": str(path),
+            }
+        )
+    return parts

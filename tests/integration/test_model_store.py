@@ -14,27 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
-    ArchiveIdentity,
-    archive_name,
-    parse_migrate_config,
-    rewrite_archive,
-)
 
 from tests.harness import stores
 
-from .conftest import REPO, TEST_BASE_DIR, Facade
+from .conftest import FIXTURE_MODEL_ID, FIXTURE_MODELS, REPO, TEST_BASE_DIR, Facade, migrated_fixture_parts
 from .test_migrate import FLOW, PORTS, deploy
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = REPO / "tests" / "unit" / "fixtures" / "fate_models"
-MODEL_ID = "202611220632017786920"
+MODEL_ID = FIXTURE_MODEL_ID
 VERSION = "v7"
 PASSWORD = "Store-Secret-4711"
 S3_KEYS = {"access_key": "AKIAFATEOPSTEST", "secret_key": "Fateops-S3-Secret-0815"}
 # The seed's migrate_model.json (guest 9999 / host and arbiter 10000 -> 99 / 100) for the fixtures' model.
-SEED = json.loads((FIXTURES / "migrate_model.json").read_text())
+SEED = json.loads((FIXTURE_MODELS / "migrate_model.json").read_text())
 
 
 def runtime_python() -> Path:
@@ -47,23 +40,7 @@ def runtime_python() -> Path:
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory) -> list[dict]:
     """The guest's and host's migrated parts (99 / 100), as archives on this host."""
-    directory = tmp_path_factory.mktemp("archives")
-    party_map = parse_migrate_config(SEED).party_map()
-    made = []
-    for role, old, new in (("guest", "9999", "99"), ("host", "10000", "100")):
-        path = directory / archive_name(role, new, MODEL_ID, VERSION)
-        rewrite_archive(
-            FIXTURES / f"{MODEL_ID}_0_{role}_{old}.zip",
-            path,
-            ArchiveIdentity(MODEL_ID, "0", role, old),
-            party_map,
-            MODEL_ID,
-            VERSION,
-        )
-        made.append(
-            {"role": role, "party_id": int(new), "model_id": MODEL_ID, "model_version": VERSION, "file": str(path)}
-        )
-    return made
+    return migrated_fixture_parts(tmp_path_factory.mktemp("archives"), VERSION, SEED)
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
-    ArchiveIdentity,
-    archive_name,
-    parse_migrate_config,
-    rewrite_archive,
-)
 
-from .conftest import REPO, TEST_BASE_DIR, Result, guest_row
+from .conftest import FIXTURE_MODEL_ID, REPO, TEST_BASE_DIR, Result, guest_row, migrated_fixture_parts
 from .test_migrate import PORTS, seed_config, write_json
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -34,8 +28,7 @@ import data as example_data
 pytestmark = pytest.mark.integration
 
 PAYLOAD = "{{ lookup('pipe', 'touch %s') }}"
-FIXTURES = REPO / "tests" / "unit" / "fixtures" / "fate_models"
-MODEL_ID = "202611220632017786920"
+MODEL_ID = FIXTURE_MODEL_ID
 VERSION = "v1"
 IDS = ("99", "100")
 
@@ -140,18 +133,8 @@ def imported(user: User, data: dict, tmp_path_factory) -> dict:
     """The fixtures' model migrated to 99 / 100 into a payload-named directory, imported with that path."""
     directory = tmp_path_factory.mktemp("archives") / user.payload("archive-dir")
     directory.mkdir(parents=True)
-    party_map = parse_migrate_config(seed_config(MODEL_ID)).party_map()
-    for role, old, new in (("guest", "9999", "99"), ("host", "10000", "100")):
-        path = directory / archive_name(role, new, MODEL_ID, VERSION)
-        rewrite_archive(
-            FIXTURES / f"{MODEL_ID}_0_{role}_{old}.zip",
-            path,
-            ArchiveIdentity(MODEL_ID, "0", role, old),
-            party_map,
-            MODEL_ID,
-            VERSION,
-        )
-        config = {"role": role, "party_id": int(new), "model_id": MODEL_ID, "model_version": VERSION, "file": str(path)}
+    for config in migrated_fixture_parts(directory, VERSION, seed_config(MODEL_ID)):
+        role = config["role"]
         result = user("-f", "import", "-conf", write_json(directory.parent / f"import_{role}.json", config))
         assert refused_or_literal(result), result.out + result.err
     assert user.made() == []
