@@ -407,8 +407,8 @@ def plan_exchange(
 # ------------------------------------------------------------------------------------------ the host contract
 # What the plan hands every party host: its inventory variable fate_instances (and fate_instances_absent, the
 # instances to remove), a list of Instance.as_dict(). Roles, playbooks and templates read it; none works out a
-# port, a path or a peer list again. Validated on the Ansible side by the fate_instance option of the party and
-# serving roles' meta/argument_specs.yml.
+# port, a path or a peer list again. Validated on the Ansible side by roles/party_common's meta/argument_specs.yml
+# (a host's fate_instances) and the same fate_instance option of every role that takes one instance.
 
 # FATE's federation engine of a compose project, by FATE generation (the project's own proxy).
 COMPOSE_FEDERATION_ENGINES = {2: "osx", 1: "rollsite"}

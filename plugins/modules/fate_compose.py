@@ -11,7 +11,7 @@ module: fate_compose
 short_description: Run, stop or check a FATE party's docker compose project (docker compose v2 CLI)
 description:
   - C(state=info) checks that the host has a running Docker engine and the compose v2 plugin and reports their
-    versions; every other state checks that first.
+    versions, and which of I(images) the engine lacks; every other state checks engine and plugin first.
   - C(state=present) loads the given image archives whose images are missing (C(docker load)), then runs
     C(docker compose up -d) and restarts the services in I(restart_services) that C(up) did not recreate.
   - C(state=absent) runs C(docker compose down); named volumes (the party's data) are kept unless
@@ -52,6 +52,11 @@ options:
     type: list
     elements: path
     default: []
+  images:
+    description: With C(state=info), image references to look up in the engine; those it lacks are returned.
+    type: list
+    elements: str
+    default: []
   remove_volumes:
     description: With C(state=absent), also remove the project's named volumes (its databases and models).
     type: bool
@@ -74,10 +79,11 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Check Docker and compose v2
+- name: Check Docker and compose v2, and look for the project's images
   fateops.federation.fate_compose:
     project_name: confs-9999
     state: info
+    images: [federatedai/fateflow:2.2.0-release, mysql:8.0.28]
 
 - name: Run party 9999's project, restarting FATE-Flow for a new service_conf.yaml
   fateops.federation.fate_compose:
@@ -101,6 +107,12 @@ compose_version:
   description: Version of the docker compose v2 plugin.
   returned: always
   type: str
+missing_images:
+  description: The images of I(images) the engine lacks.
+  returned: when state is info
+  type: list
+  elements: str
+  sample: [federatedai/osx:2.2.0-release]
 containers:
   description: The project's containers after the run (before it, in check mode).
   returned: when state is present or absent
@@ -192,6 +204,10 @@ def check_host(module: AnsibleModule, compose: Compose) -> dict[str, str]:
     return {"docker_version": engine.server_version, "compose_version": compose_version}
 
 
+def missing_images(compose: Compose, images: list[str]) -> list[str]:
+    return [image for image in images if compose.run([compose.docker, "image", "inspect", image], check_rc=False)[0]]
+
+
 def load_archives(module: AnsibleModule, compose: Compose) -> list[str]:
     loaded: list[str] = []
     for path in module.params["image_archives"]:
@@ -199,7 +215,7 @@ def load_archives(module: AnsibleModule, compose: Compose) -> list[str]:
             tags = archive_image_tags(path)
         except DockerCliError as exc:
             module.fail_json(msg=str(exc), path=path)
-        missing = [tag for tag in tags if compose.run([compose.docker, "image", "inspect", tag], check_rc=False)[0]]
+        missing = missing_images(compose, tags)
         if not missing:
             continue
         if module.check_mode:
@@ -265,6 +281,7 @@ def main() -> None:
             "pull": {"type": "str", "default": "missing", "choices": ["missing", "always", "never"]},
             "restart_services": {"type": "list", "elements": "str", "default": []},
             "image_archives": {"type": "list", "elements": "path", "default": []},
+            "images": {"type": "list", "elements": "str", "default": []},
             "remove_volumes": {"type": "bool", "default": False},
             "docker_cli": {"type": "str", "default": "docker"},
             "min_compose_version": {"type": "str", "default": MIN_COMPOSE_VERSION},
@@ -279,6 +296,8 @@ def main() -> None:
         present(module, compose, result)
     elif state == "absent":
         absent(module, compose, result)
+    else:
+        result["missing_images"] = missing_images(compose, module.params["images"])
     module.exit_json(**result)
 
 

@@ -90,11 +90,14 @@ def _trusted(value: Any) -> Any:
     return value
 
 
-ROLE = ROOT / "roles" / "party"
+ROLE = ROOT / "roles" / "party_compose"
+# The role's variables over those of the role it depends on (party_common), as Ansible layers them.
 ROLE_VARIABLES = _trusted(
     {
+        **yaml.safe_load((ROOT / "roles" / "party_common" / "defaults" / "main.yml").read_text()),
         **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
-        **yaml.safe_load((ROLE / "vars" / "compose.yml").read_text()),
+        **yaml.safe_load((ROOT / "roles" / "party_common" / "vars" / "main.yml").read_text()),
+        **yaml.safe_load((ROLE / "vars" / "main.yml").read_text()),
     }
 )
 # What the role's ship step made on the host and read back.
@@ -116,8 +119,8 @@ def placed(instance: dict[str, Any], project: Path) -> dict[str, Any]:
 
 def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], generation: int, project: Path) -> None:
     """One party's project, rendered in-process as the role's render step does: the same templates, the same
-    role variables (defaults, vars/compose.yml, the inventory, the planned instance), the route table from the
-    route model with the instance's federation."""
+    role variables (party_common's and party_compose's defaults and vars, the inventory, the planned instance),
+    the route table from the route model with the instance's federation."""
     top = inventory["all"]
     groups = {name: list((group or {}).get("hosts") or {}) for name, group in top["children"].items()}
     hostvars = {

@@ -47,9 +47,18 @@ def instance_spec(role: str, entry_point: str = "main") -> dict[str, Any]:
     return specs["argument_specs"][entry_point]["options"]["fate_instance"]
 
 
+def contract_spec() -> dict[str, Any]:
+    """The instance contract as party_common holds it: the options of each item of a host's fate_instances."""
+    specs = yaml.safe_load((ROOT / "roles" / "party_common" / "meta" / "argument_specs.yml").read_text())
+    listed = specs["argument_specs"]["preflight"]["options"]["fate_instances"]
+    return {"type": "dict", "options": listed["options"]}
+
+
 def contract_problems(instance: dict[str, Any]) -> list[str]:
     """What the party role's argument spec refuses in one instance of the contract."""
-    result = ArgumentSpecValidator({"fate_instance": instance_spec("party")}).validate({"fate_instance": instance})
+    result = ArgumentSpecValidator({"fate_instance": instance_spec("party_native")}).validate(
+        {"fate_instance": instance}
+    )
     return [str(error) for error in result.errors]
 
 
@@ -142,9 +151,18 @@ def test_the_plan_is_what_the_roles_accept() -> None:
 
 
 def test_every_role_that_reads_the_contract_validates_all_of_it() -> None:
-    assert instance_spec("serving") == instance_spec("serving", "bind") == instance_spec("party")
+    reference = instance_spec("party_native")
+    for role, entry_point in [
+        ("party_compose", "main"),
+        ("federation", "main"),
+        ("serving", "main"),
+        ("serving", "bind"),
+    ]:
+        assert instance_spec(role, entry_point) == reference, (role, entry_point)
+    # Every role validates exactly the contract party_common holds for a host's list of instances.
+    assert reference["options"] == contract_spec()["options"]
     # The spec names every field the plan can emit (an instance of every shape has them all between them).
-    spec = instance_spec("party")["options"]
+    spec = instance_spec("party_native")["options"]
     for instance in _planned_instances():
         assert set(instance) <= set(spec)
         for record in ("directories", "ports", "files"):
