@@ -141,6 +141,10 @@ def main() -> None:
             mode = int(spec["mode"], 8)
         except ValueError:
             module.fail_json(msg=f'mode {spec["mode"]!r} of {spec["dest"]} is not octal; write it as "0640"')
+        if module.check_mode and spec.get("src") and not os.path.exists(spec["src"]):
+            # In check mode on a new instance its source is not there yet; it would be copied.
+            changed_files.append(spec["dest"])
+            continue
         data = wanted_bytes(module, spec)
         if differs(spec["dest"], data, mode):
             changed_files.append(spec["dest"])
