@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deploy and training timings across hosts: network namespaces with sshd (tests/harness), reached over ssh.
 
-Usage (root): python3 benchmarks/multihost.py [--repeat N] [--skip-training]
+Usage (root): python3 benchmarks/multihost.py [--repeat N] [--sizes 1 2 4] [--skip-training]
 - deploy: one party per host on 1, 2 and 4 hosts, every party federated (its own FATE-Flow, RabbitMQ broker and
   nginx; settings fate_federation_engine: rabbitmq, so that one host does the same work as each of four);
   the first deploy and N warm re-deploys (changed=0) per size; the figure is the warm median.
@@ -90,6 +90,7 @@ def train(env: dict[str, str], guest: str, host: str, data: dict, project: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="warm re-deploys per size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4], choices=[1, 2, 3, 4], help="hosts")
     parser.add_argument("--skip-training", action="store_true")
     options = parser.parse_args()
     build_runtime()
@@ -98,7 +99,7 @@ def main() -> None:
     results: dict[str, object] = {"deploy": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="fateops-bench-") as scratch:
-            for size in (1, 2, 4):
+            for size in options.sizes:
                 home = Path(scratch) / f"ws{size}"
                 key = ensure_key_pair(Workspace(home))
                 for host in harness.hosts:
@@ -116,9 +117,10 @@ def main() -> None:
                     "warm_median_s": round(statistics.median(warm), 1),
                 }
             deploy = results["deploy"]
-            results["warm_ratio_4_to_1"] = round(
-                deploy["4_hosts"]["warm_median_s"] / deploy["1_hosts"]["warm_median_s"], 2
-            )
+            if {"1_hosts", "4_hosts"} <= set(deploy):
+                results["warm_ratio_4_to_1"] = round(
+                    deploy["4_hosts"]["warm_median_s"] / deploy["1_hosts"]["warm_median_s"], 2
+                )
 
             if not options.skip_training:
                 data = example_data.write("breast", Path(scratch) / "data")
