@@ -70,6 +70,7 @@ states:
   sample: {"fateflow": "RUNNING"}
 """
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -123,6 +124,12 @@ def main() -> None:
         return out
 
     result = {"changed": False, "started": False, "updated": [], "restarted": []}
+    if not os.path.exists(python):
+        if not module.check_mode:
+            module.fail_json(msg=f"{python} does not exist; link the instance's venv (fate_venv) before running it")
+        # In check mode on a new instance: supervisord would be started.
+        result.update(changed=True, started=True)
+        module.exit_json(**result)
     if parse_pid(run(*ctl, "pid", check=False)) is None:
         result.update(changed=True, started=True)
         if not module.check_mode:

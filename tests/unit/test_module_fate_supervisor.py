@@ -45,6 +45,22 @@ def replay(monkeypatch: pytest.MonkeyPatch, answers: dict[str, tuple[int, str]])
 ARGS = {"python": "/i/venv/bin/python", "config": "/i/supervisord.conf", "programs": ["fateflow", "serving"]}
 
 
+@pytest.fixture(autouse=True)
+def venv_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = fate_supervisor.os.path.exists
+    monkeypatch.setattr(fate_supervisor.os.path, "exists", lambda path: path == ARGS["python"] or real(path))
+
+
+def test_a_missing_venv_is_refused_and_would_start_in_check_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = replay(monkeypatch, {})
+    args = {**ARGS, "python": "/nowhere/venv/bin/python"}
+    kind, result = run_module(fate_supervisor.main, args)
+    assert kind == "fail" and "link the instance's venv" in result["msg"]
+    kind, result = run_module(fate_supervisor.main, args, check=True)
+    assert kind == "exit" and result["changed"] is True and result["started"] is True
+    assert calls == []
+
+
 def test_starts_supervisord_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = replay(monkeypatch, {"pid": (1, NOT_RUNNING)})
     kind, result = run_module(fate_supervisor.main, ARGS)
