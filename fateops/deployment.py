@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from fateops.errors import FateopsError, UsageError
-from fateops.validation import check_user, parse_ip, parse_party_id
+from fateops.validation import check_user, parse_ip, parse_party_id, settings_problem
 
 if TYPE_CHECKING:
     # The recorded state's records read this module's Flow and ExchangeHost; only the type is needed here.
@@ -760,3 +760,41 @@ def deployed_flow(state: State, party_id: int) -> PartyFlow:
         deployed = ", ".join(str(p) for p in sorted(flows)) or "none"
         raise UsageError(f"party {party_id} is not deployed (deployed: {deployed}); deploy it first with -f deploy")
     return flows[party_id]
+
+
+def plan_inventory(
+    parties: list[dict[str, Any]], settings: dict[str, Any], host_variables: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The inventory of a deployment an operator writes by hand (the fate_plan inventory plugin): each party as
+    {party_id, host}, settings.yml's variables, and per host address the variables Ansible reaches it with
+    (ansible_user, ansible_port, keys...). The same plan and contract as -f deploy, without a workspace: nothing
+    is recorded, so nothing is removed and instances record no owner."""
+    if not isinstance(parties, list) or not parties:
+        raise UsageError("parties is empty; list each party as {party_id: ID, host: ADDRESS}")
+    for index, party in enumerate(parties):
+        if not isinstance(party, dict) or set(party) != {"party_id", "host"}:
+            raise UsageError(f"parties[{index}] is {party!r}; give each party as {{party_id: ID, host: ADDRESS}}")
+        parse_party_id(party["party_id"], f"parties[{index}].party_id")
+        parse_ip(party["host"], f"parties[{index}].host")
+    problem = settings_problem(settings)
+    if problem:
+        raise UsageError(f"settings: {problem}")
+    host_variables = host_variables or {}
+    ids = [str(party["party_id"]) for party in parties]
+    ips = [str(party["host"]) for party in parties]
+    users = [str(host_variables.get(ip, {}).get("ansible_user", DEFAULT_USER)) for ip in ips]
+    planned, user_of = parse_parties(ids, ips, users=users)
+    unknown = sorted(set(host_variables) - set(ips) - {settings.get("fate_exchange_host")})
+    if unknown:
+        raise UsageError(f"hosts names {', '.join(unknown)}, which no party (nor the exchange) lives on; remove it")
+    hosts = group_hosts(planned, user_of)
+    flows = plan_flows(hosts, settings)
+    exchange_user = host_variables.get(settings.get("fate_exchange_host"), {}).get("ansible_user")
+    exchange = plan_exchange(hosts, settings, None, exchange_user)
+    connection = {}
+    for ip, local, user in [(h.ip, h.local, h.user) for h in hosts.values()] + (
+        [(exchange.ip, exchange.local, exchange.user)] if exchange else []
+    ):
+        if ip in host_variables:
+            connection[ip] = {**host_vars(Host(ip, user, local)), **host_variables[ip]}
+    return build_inventory(hosts, flows, settings, exchange=exchange, connection=connection)
