@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from fateops.errors import FateopsError, UsageError
-from fateops.validation import check_user, parse_ip, parse_party_id, settings_problem
+from fateops.validation import SECRET_SETTINGS, check_user, parse_ip, parse_party_id, settings_problem
 
 if TYPE_CHECKING:
     # The recorded state's records read this module's Flow and ExchangeHost; only the type is needed here.
@@ -678,6 +678,26 @@ def serving_peers(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -
     }
 
 
+class Template(str):
+    """A string of the plan's own that Ansible renders: the one kind an inventory is written with without !unsafe
+    (every other string, settings.yml's included, is data)."""
+
+
+def secret_references(settings: dict[str, Any], settings_file: str) -> dict[str, Any]:
+    """For each secret setting (SECRET_SETTINGS) present: a template that reads it from settings_file on the
+    controller when a task needs it, so the inventory names the secret without holding it. What the lookup reads
+    comes back as data, never rendered."""
+    found: dict[str, Any] = {}
+    for name in SECRET_SETTINGS:
+        if name in settings:
+            found[name] = Template(
+                "{{ (lookup('ansible.builtin.file', fate_settings_file) | from_yaml)['" + name + "'] }}"
+            )
+    if found:
+        found["fate_settings_file"] = settings_file
+    return found
+
+
 def build_inventory(
     hosts: dict[str, Host],
     flows: dict[str, list[Flow]],
@@ -688,9 +708,12 @@ def build_inventory(
     connection: dict[str, dict[str, Any]] | None = None,
     removed: list[int] | None = None,
     deployment_id: str | None = None,
+    settings_file: str | None = None,
 ) -> dict[str, Any]:
     """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts.
-    deployment_id: the workspace's, which every instance records as its owner (fate_deployment_id)."""
+    deployment_id: the workspace's, which every instance records as its owner (fate_deployment_id).
+    settings_file: the settings.yml that settings came from; its secret settings are then read from there at run
+    time instead of being copied (without it they stay in the inventory: one its operator writes and keeps)."""
     connection = connection or {}
 
     def entry_for(ip: str, local: bool, user: str) -> dict[str, Any]:
@@ -718,8 +741,10 @@ def build_inventory(
         entry = entry_for(hub.ip, hub.local, hub.user)
         entry["fate_exchange_state"] = "present" if exchange else "absent"
         children["fate_exchange"] = {"hosts": {hub.ip: entry}}
+    secrets = secret_references(settings, settings_file) if settings_file else {}
     all_vars = {
-        **settings,
+        **{name: value for name, value in settings.items() if name not in secrets},
+        **secrets,
         # Every path of the contract is under it; playbooks pass it to the modules that check the base dir.
         "fate_base_dir": str(base_dir(settings)),
         # Where migrate writes the archives it makes (a host's, not an instance's).

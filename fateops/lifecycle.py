@@ -171,7 +171,16 @@ def _converge(
     staying = {pid for host in hosts.values() for pid in host.party_ids}
     removed = sorted({pid for gone in absent.values() for flow in gone for pid in flow.party_ids} - staying)
     inventory = build_inventory(
-        run_hosts, flows, settings, absent, exchange, exchange_absent, connection, removed, owner
+        run_hosts,
+        flows,
+        settings,
+        absent,
+        exchange,
+        exchange_absent,
+        connection,
+        removed,
+        owner,
+        str(workspace.settings_path),
     )
     result = _run_deploy(workspace, state, inventory, label, new_id)
     if not result.ok:
@@ -179,7 +188,15 @@ def _converge(
     state.deployment = _deployment_record(owner, hosts, flows, exchange)
     workspace.save_state(state)
     workspace.write_inventory(
-        build_inventory(hosts, flows, settings, exchange=exchange, connection=connection, deployment_id=owner)
+        build_inventory(
+            hosts,
+            flows,
+            settings,
+            exchange=exchange,
+            connection=connection,
+            deployment_id=owner,
+            settings_file=str(workspace.settings_path),
+        )
     )
     _summary(label, result.changed, len(logins), result.elapsed)
 
@@ -248,6 +265,7 @@ def recorded_inventory(workspace: Workspace, state: State) -> dict[str, Any]:
         exchange=exchange,
         connection=connection,
         deployment_id=state.deployment.id,
+        settings_file=str(workspace.settings_path),
     )
 
 
