@@ -5,9 +5,7 @@ roles' argument specs accept, describes federations that render every route tabl
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from ansible_collections.fateops.federation.plugins.module_utils.route_render im
 
 from fateops import deployment
 from fateops.errors import UsageError
+from tests.ansible_cli import ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = ROOT / "inventories"
@@ -131,11 +130,7 @@ def _plain(value: Any) -> Any:
 
 
 def ansible_inventory(source: Path) -> subprocess.CompletedProcess[str]:
-    command = Path(sys.executable).parent / "ansible-inventory"
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run(
-        [str(command), "-i", str(source), "--list"], capture_output=True, text=True, env=env, cwd=ROOT, check=False
-    )
+    return ansible("ansible-inventory", "-i", str(source), "--list")
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -3,16 +3,14 @@ reads them from settings.yml, as data. Ansible runs for real here, on this host 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from fateops import ROOT, deployment
+from fateops import deployment
 from fateops.validation import SECRET_SETTINGS
 from fateops.workspace import Workspace
+from tests.ansible_cli import ansible
 
 SECRET = "Store-pw-5d1e"
 
@@ -85,16 +83,7 @@ def test_a_run_reads_the_secret_from_settings_yml_as_data(tmp_path: Path) -> Non
             ]
         )
     )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")}
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=300,
-    )
+    run = ansible("ansible-playbook", "-i", str(inventory), str(playbook), local_temp=tmp_path / "tmp", timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     seen = yaml.safe_load(out.read_text())
     assert seen == {"sections": settings["fate_model_store_sections"], "store": settings["fate_model_store"]}
