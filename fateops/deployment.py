@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from fateops.errors import FateopsError, UsageError
-from fateops.validation import check_user, parse_ip, parse_party_id
+from fateops.validation import SECRET_SETTINGS, check_user, parse_ip, parse_party_id, settings_problem
 
 if TYPE_CHECKING:
     # The recorded state's records read this module's Flow and ExchangeHost; only the type is needed here.
@@ -678,6 +678,26 @@ def serving_peers(flows: dict[str, list[Flow]], exchange: ExchangeHost | None) -
     }
 
 
+class Template(str):
+    """A string of the plan's own that Ansible renders: the one kind an inventory is written with without !unsafe
+    (every other string, settings.yml's included, is data)."""
+
+
+def secret_references(settings: dict[str, Any], settings_file: str) -> dict[str, Any]:
+    """For each secret setting (SECRET_SETTINGS) present: a template that reads it from settings_file on the
+    controller when a task needs it, so the inventory names the secret without holding it. What the lookup reads
+    comes back as data, never rendered."""
+    found: dict[str, Any] = {}
+    for name in SECRET_SETTINGS:
+        if name in settings:
+            found[name] = Template(
+                "{{ (lookup('ansible.builtin.file', fate_settings_file) | from_yaml)['" + name + "'] }}"
+            )
+    if found:
+        found["fate_settings_file"] = settings_file
+    return found
+
+
 def build_inventory(
     hosts: dict[str, Host],
     flows: dict[str, list[Flow]],
@@ -688,9 +708,12 @@ def build_inventory(
     connection: dict[str, dict[str, Any]] | None = None,
     removed: list[int] | None = None,
     deployment_id: str | None = None,
+    settings_file: str | None = None,
 ) -> dict[str, Any]:
     """The inventory of a run. connection: ip -> connection variables (the workspace's ssh key) of remote hosts.
-    deployment_id: the workspace's, which every instance records as its owner (fate_deployment_id)."""
+    deployment_id: the workspace's, which every instance records as its owner (fate_deployment_id).
+    settings_file: the settings.yml that settings came from; its secret settings are then read from there at run
+    time instead of being copied (without it they stay in the inventory: one its operator writes and keeps)."""
     connection = connection or {}
 
     def entry_for(ip: str, local: bool, user: str) -> dict[str, Any]:
@@ -718,8 +741,10 @@ def build_inventory(
         entry = entry_for(hub.ip, hub.local, hub.user)
         entry["fate_exchange_state"] = "present" if exchange else "absent"
         children["fate_exchange"] = {"hosts": {hub.ip: entry}}
+    secrets = secret_references(settings, settings_file) if settings_file else {}
     all_vars = {
-        **settings,
+        **{name: value for name, value in settings.items() if name not in secrets},
+        **secrets,
         # Every path of the contract is under it; playbooks pass it to the modules that check the base dir.
         "fate_base_dir": str(base_dir(settings)),
         # Where migrate writes the archives it makes (a host's, not an instance's).
@@ -760,3 +785,41 @@ def deployed_flow(state: State, party_id: int) -> PartyFlow:
         deployed = ", ".join(str(p) for p in sorted(flows)) or "none"
         raise UsageError(f"party {party_id} is not deployed (deployed: {deployed}); deploy it first with -f deploy")
     return flows[party_id]
+
+
+def plan_inventory(
+    parties: list[dict[str, Any]], settings: dict[str, Any], host_variables: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The inventory of a deployment an operator writes by hand (the fate_plan inventory plugin): each party as
+    {party_id, host}, settings.yml's variables, and per host address the variables Ansible reaches it with
+    (ansible_user, ansible_port, keys...). The same plan and contract as -f deploy, without a workspace: nothing
+    is recorded, so nothing is removed and instances record no owner."""
+    if not isinstance(parties, list) or not parties:
+        raise UsageError("parties is empty; list each party as {party_id: ID, host: ADDRESS}")
+    for index, party in enumerate(parties):
+        if not isinstance(party, dict) or set(party) != {"party_id", "host"}:
+            raise UsageError(f"parties[{index}] is {party!r}; give each party as {{party_id: ID, host: ADDRESS}}")
+        parse_party_id(party["party_id"], f"parties[{index}].party_id")
+        parse_ip(party["host"], f"parties[{index}].host")
+    problem = settings_problem(settings)
+    if problem:
+        raise UsageError(f"settings: {problem}")
+    host_variables = host_variables or {}
+    ids = [str(party["party_id"]) for party in parties]
+    ips = [str(party["host"]) for party in parties]
+    users = [str(host_variables.get(ip, {}).get("ansible_user", DEFAULT_USER)) for ip in ips]
+    planned, user_of = parse_parties(ids, ips, users=users)
+    unknown = sorted(set(host_variables) - set(ips) - {settings.get("fate_exchange_host")})
+    if unknown:
+        raise UsageError(f"hosts names {', '.join(unknown)}, which no party (nor the exchange) lives on; remove it")
+    hosts = group_hosts(planned, user_of)
+    flows = plan_flows(hosts, settings)
+    exchange_user = host_variables.get(settings.get("fate_exchange_host"), {}).get("ansible_user")
+    exchange = plan_exchange(hosts, settings, None, exchange_user)
+    connection = {}
+    for ip, local, user in [(h.ip, h.local, h.user) for h in hosts.values()] + (
+        [(exchange.ip, exchange.local, exchange.user)] if exchange else []
+    ):
+        if ip in host_variables:
+            connection[ip] = {**host_vars(Host(ip, user, local)), **host_variables[ip]}
+    return build_inventory(hosts, flows, settings, exchange=exchange, connection=connection)

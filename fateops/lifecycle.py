@@ -7,9 +7,12 @@ removed first, the others are (re)configured in place, route tables included.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fateops import credentials
@@ -171,7 +174,16 @@ def _converge(
     staying = {pid for host in hosts.values() for pid in host.party_ids}
     removed = sorted({pid for gone in absent.values() for flow in gone for pid in flow.party_ids} - staying)
     inventory = build_inventory(
-        run_hosts, flows, settings, absent, exchange, exchange_absent, connection, removed, owner
+        run_hosts,
+        flows,
+        settings,
+        absent,
+        exchange,
+        exchange_absent,
+        connection,
+        removed,
+        owner,
+        str(workspace.settings_path),
     )
     result = _run_deploy(workspace, state, inventory, label, new_id)
     if not result.ok:
@@ -179,24 +191,52 @@ def _converge(
     state.deployment = _deployment_record(owner, hosts, flows, exchange)
     workspace.save_state(state)
     workspace.write_inventory(
-        build_inventory(hosts, flows, settings, exchange=exchange, connection=connection, deployment_id=owner)
+        build_inventory(
+            hosts,
+            flows,
+            settings,
+            exchange=exchange,
+            connection=connection,
+            deployment_id=owner,
+            settings_file=str(workspace.settings_path),
+        )
     )
     _summary(label, result.changed, len(logins), result.elapsed)
 
 
-def deploy(
-    workspace: Workspace,
-    ids: list[str] | None,
-    ips: list[str] | None,
-    passwords: list[str] | None,
-    users: list[str] | None,
-) -> None:
+# The facade's -id, -ip, -pw and -u lists, as parsed (None when not given).
+Given = list[str] | None
+
+
+@dataclass
+class _Change:
+    """A deploy or delete under the workspace lock: the given parties and what the workspace records."""
+
+    parties: list[Party]
+    state: State
+    recorded: dict[int, str]
+    users_by_ip: dict[str, str]
+    settings: dict[str, Any]
+    passwords_by_ip: dict[str, str]
+
+
+@contextlib.contextmanager
+def _change(workspace: Workspace, ids: Given, ips: Given, passwords: Given, users: Given) -> Iterator[_Change]:
+    """Checks the lists and settings.yml before taking the lock, then holds it while the change runs."""
     parties, user_of = parse_parties(ids, ips, passwords, users)
     settings = effective_settings(workspace)
     with workspace.locked():
         state = workspace.load_state()
-        recorded = _recorded_parties(state)
-        for party in parties:
+        users_by_ip = {**_recorded_users(state), **user_of}
+        yield _Change(
+            parties, state, _recorded_parties(state), users_by_ip, settings, _passwords_by_ip(parties, passwords)
+        )
+
+
+def deploy(workspace: Workspace, ids: Given, ips: Given, passwords: Given, users: Given) -> None:
+    with _change(workspace, ids, ips, passwords, users) as change:
+        recorded = change.recorded
+        for party in change.parties:
             if party.party_id in recorded and recorded[party.party_id] != party.ip:
                 raise UsageError(
                     f"party {party.party_id} is deployed on {recorded[party.party_id]}, not {party.ip}; "
@@ -204,32 +244,34 @@ def deploy(
                 )
         # Deploy adds to what is deployed: the target is every recorded party plus the given ones.
         target = {pid: Party(pid, ip) for pid, ip in recorded.items()}
-        target.update({p.party_id: p for p in parties})
-        users_by_ip = {**_recorded_users(state), **user_of}
-        passwords_by_ip = _passwords_by_ip(parties, passwords)
-        _converge(workspace, state, list(target.values()), users_by_ip, settings, passwords_by_ip, "deploy")
-
-
-def delete(
-    workspace: Workspace,
-    ids: list[str] | None,
-    ips: list[str] | None,
-    passwords: list[str] | None,
-    users: list[str] | None,
-) -> None:
-    parties, user_of = parse_parties(ids, ips, passwords, users)
-    settings = effective_settings(workspace)
-    with workspace.locked():
-        state = workspace.load_state()
-        recorded = _recorded_parties(state)
-        users_by_ip = {**_recorded_users(state), **user_of}
-        gone = {p.party_id for p in parties}
-        remaining = [Party(pid, ip) for pid, ip in sorted(recorded.items()) if pid not in gone]
-        # Parties never recorded here (a lost workspace): remove what a deploy of them alone would have made.
-        unrecorded = [p for p in parties if p.party_id not in recorded]
-        extra = plan_flows(group_hosts(unrecorded, users_by_ip), settings) if unrecorded else {}
+        target.update({p.party_id: p for p in change.parties})
         _converge(
-            workspace, state, remaining, users_by_ip, settings, _passwords_by_ip(parties, passwords), "delete", extra
+            workspace,
+            change.state,
+            list(target.values()),
+            change.users_by_ip,
+            change.settings,
+            change.passwords_by_ip,
+            "deploy",
+        )
+
+
+def delete(workspace: Workspace, ids: Given, ips: Given, passwords: Given, users: Given) -> None:
+    with _change(workspace, ids, ips, passwords, users) as change:
+        gone = {p.party_id for p in change.parties}
+        remaining = [Party(pid, ip) for pid, ip in sorted(change.recorded.items()) if pid not in gone]
+        # Parties never recorded here (a lost workspace): remove what a deploy of them alone would have made.
+        unrecorded = [p for p in change.parties if p.party_id not in change.recorded]
+        extra = plan_flows(group_hosts(unrecorded, change.users_by_ip), change.settings) if unrecorded else {}
+        _converge(
+            workspace,
+            change.state,
+            remaining,
+            change.users_by_ip,
+            change.settings,
+            change.passwords_by_ip,
+            "delete",
+            extra,
         )
 
 
@@ -248,6 +290,7 @@ def recorded_inventory(workspace: Workspace, state: State) -> dict[str, Any]:
         exchange=exchange,
         connection=connection,
         deployment_id=state.deployment.id,
+        settings_file=str(workspace.settings_path),
     )
 
 

@@ -219,6 +219,10 @@ ABSOLUTE_PATH = Leaf(
     lambda value: isinstance(value, str) and _HOST_PATH.fullmatch(value) is not None,
 )
 
+# Settings that hold secrets (the roles and modules use them under no_log): FATE-Flow's model store account and
+# the model registry's. No inventory or file of the workspace holds a copy; a run reads them from settings.yml.
+SECRET_SETTINGS = ("fate_model_store_sections", "fate_model_store")
+
 CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_base_dir": ABSOLUTE_PATH,
     "fate_host_python": ABSOLUTE_PATH,

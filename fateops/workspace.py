@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fateops.contracts import STATE_VERSION, NewerStateError, ShapeError, State, read_state
+from fateops.deployment import Template
 from fateops.errors import FateopsError
 from fateops.validation import settings_problem
 
@@ -39,6 +40,8 @@ def _represent_unsafe(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 # Keys too: a user's mapping (settings such as fate_job_options, a data file's columns) has keys of the user's, and
 # Ansible 2.19 renders a plain key as soon as a play reads it as a value (dict2items, keys()).
 _UnsafeDumper.add_representer(str, _represent_unsafe)
+# The plan's own templates (deployment.Template) are the one exception.
+_UnsafeDumper.add_representer(Template, lambda dumper, value: dumper.represent_str(str(value)))
 
 
 def unsafe_yaml(data: dict[str, Any]) -> str:

@@ -69,11 +69,8 @@ options:
     description: The oldest docker compose v2 plugin accepted.
     type: str
     default: "2.17.0"
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - fateops.federation.attributes
 notes:
   - Drives the C(docker) CLI, so the host needs nothing but Docker; no Python Docker SDK.
 """

@@ -106,11 +106,7 @@ options:
     default: 2
 extends_documentation_fragment:
   - fateops.federation.fate_flow
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - fateops.federation.attributes
 notes:
   - FATE-Flow reads the file itself, so it must run on the managed host (or see the file at I(server_path)).
   - FATE splits lines on I(delimiter) without CSV quoting; so does this module's check.

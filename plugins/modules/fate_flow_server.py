@@ -12,14 +12,15 @@ short_description: Wait until a FATE-Flow answers, and report what answers
 description:
   - Asks FATE-Flow for its server information, C(GET /v2/server/fateflow) for FATE-Flow 2.x or
     C(POST /v1/version/get) for 1.x, and succeeds once it answers with code 0.
-  - With I(wait_timeout) above 0 it keeps asking every I(poll_interval) seconds while FATE-Flow starts: a refused
-    connection, a proxy's error page or a non-zero code count as "not yet". When the time runs out it fails with
+  - With I(wait_timeout) above 0 it keeps asking every I(poll_interval) seconds while FATE-Flow starts (a refused
+    connection, a proxy's error page or a non-zero code count as "not yet"). When the time runs out it fails with
     the last answer it got.
   - Changes nothing, so it never reports C(changed) and runs in check mode too.
 version_added: "0.1.0"
 author: fateops contributors
 extends_documentation_fragment:
   - fateops.federation.fate_flow
+  - fateops.federation.attributes
 options:
   generation:
     description: The FATE-Flow generation expected at the address, which decides the call that is made.
@@ -39,11 +40,6 @@ options:
       - Ask the FATE-Flow of this party through the proxy at I(fate_flow_host) and I(fate_flow_port) (a party's
         nginx, or the exchange's), which routes on the C(dest-party-id) header as it does FATE-Flow's own calls.
     type: str
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

@@ -85,8 +85,8 @@ options:
       - C(job_conf) takes FATE 2.2's job options, checked before submission - C(priority), C(auto_retries),
         C(cores) (per role), C(computing_partitions), C(scheduler_party_id), C(sync_type), C(inheritance)
         (C({job_id, task_list}) reuses a finished job's task outputs, e.g. its reader), C(model_warehouse),
-        C(extra) and C(task) (C(timeout) seconds, C(provider) such as C(fate:2.2.0@local), C(engine_run) such as
-        C({cores: 2}) for task cores, C(launcher_name)).
+        C(extra) and C(task) (C(timeout) seconds, C(provider) such as C(fate:2.2.0@local), C(engine_run) (its
+        key C(cores) sets task cores), C(launcher_name)).
       - With several hosts C(early_stop) defaults to C(weight_diff), the only criterion FATE supports there.
       - An unknown option is an error.
     type: dict
@@ -119,11 +119,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - fateops.federation.fate_flow
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - fateops.federation.attributes
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,7 @@ version_added: "0.1.0"
 author: fateops contributors
 extends_documentation_fragment:
   - fateops.federation.fate_flow
+  - fateops.federation.attributes
 options:
   operation:
     description: What to do with the model.
@@ -52,11 +53,6 @@ options:
   migrate_config:
     description: The migration configuration, as FATE-Flow 1.x takes it. Required for C(migrate).
     type: dict
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 """
 
 EXAMPLES = r"""

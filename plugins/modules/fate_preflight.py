@@ -46,11 +46,8 @@ options:
       - A port held by such a process counts as ours, not as a conflict.
     type: str
     required: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - fateops.federation.attributes
 """
 
 EXAMPLES = r"""

@@ -29,11 +29,8 @@ options:
     description: Seconds between SIGTERM and SIGKILL.
     type: float
     default: 10
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - fateops.federation.attributes
 """
 
 EXAMPLES = r"""

@@ -102,9 +102,19 @@ def listening(port: int) -> bool:
     return bool(out.strip())
 
 
+def processes_with(*words: str) -> dict[int, str]:
+    """pid -> command line of every process whose command line holds every word, this test's own process aside."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines()[1:]:
+        pid, _, args = line.strip().partition(" ")
+        if all(word in args for word in words) and int(pid) != os.getpid():
+            found[int(pid)] = args
+    return found
+
+
 def processes_under(path: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if str(path) in line and "pytest" not in line]
+    return [args for args in processes_with(str(path)).values() if "pytest" not in args]
 
 
 def submit(facade: Facade, algorithm: str, project: str) -> dict:

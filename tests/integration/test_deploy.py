@@ -107,3 +107,27 @@ def netns_host():
     finally:
         subprocess.run(["ip", "link", "del", "fo-unr0"], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_secret_settings_reach_the_host_and_no_file_of_the_workspace(facade: Facade):
+    """settings.yml's secrets (here FATE-Flow's model store account) reach the party's service_conf.yaml and no
+    other file: not the workspace's inventories, state or runner artifacts, nor the output."""
+    secret = "Model-store-pw-2b9c"
+    facade.settings(fate_model_store_sections={"mysql": {"user": "fate", "passwd": secret, "host": "127.0.0.1"}})
+    up = facade("-f", "deploy", "-id", "9999", "-ip", "127.0.0.1")
+    try:
+        assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
+        conf = facade.base_dir / "standalone" / "home" / "conf" / "service_conf.yaml"
+        assert secret in conf.read_text()
+        again = facade("-f", "deploy", "-id", "9999", "-ip", "127.0.0.1")
+        assert "fateops deploy: no change on 1 host(s)" in again.err
+        assert secret not in up.out + up.err + again.out + again.err
+        holders = [
+            path
+            for path in facade.home.rglob("*")
+            if path.is_file() and path.name != "settings.yml" and secret.encode() in path.read_bytes()
+        ]
+        assert holders == []
+        assert (facade.home / "inventory.yml").exists() and list((facade.home / "runs").rglob("hosts.yml"))
+    finally:
+        facade("-f", "delete", "-id", "9999", "-ip", "127.0.0.1")

@@ -25,7 +25,7 @@ import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from sklearn.datasets import load_breast_cancer
 
-from .conftest import JOB_TIMEOUT, REPO, SINGLE_HOST_AUC, Result, metric
+from .conftest import JOB_TIMEOUT, REPO, SINGLE_HOST_AUC, Result, metric, processes_with
 
 pytestmark = pytest.mark.integration
 
@@ -84,25 +84,13 @@ def write_user_data(directory: Path) -> dict[str, Path]:
     return {"guest": guest, "host": host, "names": names[:GUEST_FEATURES]}
 
 
-def _pids_with(*words: str) -> list[int]:
-    """Processes whose command line holds every word (this test's own process aside; its temporary paths hold
-    "pytest", so that word cannot tell processes apart)."""
-    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    found = []
-    for line in out.splitlines()[1:]:
-        pid, _, args = line.strip().partition(" ")
-        if all(word in args for word in words) and int(pid) != os.getpid():
-            found.append(int(pid))
-    return found
-
-
 def _remove_leftover_instance() -> None:
     """A run of this module that was killed leaves its instance behind, owned by a workspace that is gone; this
     module's first deploy would rightly be refused. The FATE runtime under the base dir is kept."""
     instance = DEFAULT_BASE_DIR / "standalone"
     if not instance.exists():
         return
-    for pid in _pids_with(str(instance)):
+    for pid in processes_with(str(instance)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree(instance)
@@ -136,7 +124,7 @@ def _guest_rows(path: Path) -> dict[str, list[str]]:
 
 
 def _playbook_processes(home: Path) -> list[int]:
-    return _pids_with("ansible-playbook", str(home))
+    return list(processes_with("ansible-playbook", str(home)))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT])

@@ -62,13 +62,21 @@ CASES = {"mesh": _example("mesh"), "star": _example("star"), "shared": _shared_h
 def _inventory(example: dict[str, Any]) -> dict[str, Any]:
     """The facade's plan (one compose project per party) for the example's hosts and topology, run on this
     machine."""
-    top = example["all"]
-    party_hosts = top["children"]["fate_parties"]["hosts"]
-    hosts = {ip: Host(ip, "root", False, list(vars_["fate_party_ids"])) for ip, vars_ in party_hosts.items()}
-    settings = {**SETTINGS, "fate_topology": (top.get("vars") or {}).get("fate_topology", "mesh")}
-    exchange_hosts = list(((top["children"].get("fate_exchange") or {}).get("hosts")) or [])
-    if exchange_hosts:
-        settings["fate_exchange_host"] = exchange_hosts[0]
+    if "plugin" in example:
+        # An example inventory (the fate_plan plugin's): the parties and settings an operator writes.
+        hosts = {}
+        for party in example["parties"]:
+            hosts.setdefault(party["host"], Host(party["host"], "root", False)).party_ids.append(party["party_id"])
+        settings = {**example.get("settings", {}), **SETTINGS}
+        exchange_hosts = [settings["fate_exchange_host"]] if "fate_exchange_host" in settings else []
+    else:
+        top = example["all"]
+        party_hosts = top["children"]["fate_parties"]["hosts"]
+        hosts = {ip: Host(ip, "root", False, list(vars_["fate_party_ids"])) for ip, vars_ in party_hosts.items()}
+        settings = {**SETTINGS, "fate_topology": (top.get("vars") or {}).get("fate_topology", "mesh")}
+        exchange_hosts = list(((top["children"].get("fate_exchange") or {}).get("hosts")) or [])
+        if exchange_hosts:
+            settings["fate_exchange_host"] = exchange_hosts[0]
     exchange = plan_exchange(hosts, settings, None)
     inventory = build_inventory(hosts, plan_flows(hosts, settings), settings, exchange=exchange)
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}

@@ -33,10 +33,22 @@ PS_RUNNING = (0, out("ps_2.29_running.stdout"), "")
 PS_NONE = (0, "", "")
 HASH_SAME = (0, out("config_hash_same.stdout"), "")
 OK = (0, "", "")
+# An up of a running project whose configuration is unchanged: what every steady-state run asks docker.
+UP_ON_RUNNING = [
+    (("ps",), PS_RUNNING),
+    (("config", "--hash"), HASH_SAME),
+    (("up", "--detach"), OK),
+    (("ps",), PS_RUNNING),
+]
 
 
 class FakeDocker:
     """Answers docker commands from a script of (argv prefix, answer) pairs and records every call."""
+
+    @classmethod
+    def after_host_checks(cls, *script: tuple[tuple[str, ...], tuple[int, str, str]]) -> FakeDocker:
+        """The script of a run on a host with an engine and compose v2: their checks come first."""
+        return cls([(("version", "--format"), ENGINE), (("compose", "version"), COMPOSE), *script])
 
     def __init__(self, script: list[tuple[tuple[str, ...], tuple[int, str, str]]]) -> None:
         self.script = list(script)
@@ -96,7 +108,7 @@ def test_missing_compose_plugin_fails_clearly(monkeypatch):
 
 
 def test_info_reports_versions(monkeypatch):
-    docker = FakeDocker([(("version", "--format"), ENGINE), (("compose", "version"), COMPOSE)])
+    docker = FakeDocker.after_host_checks()
     outcome, result = run(monkeypatch, docker, {"state": "info"})
     assert outcome == "exit"
     assert (result["docker_version"], result["compose_version"], result["changed"]) == ("27.3.1", "2.29.7", False)
@@ -155,15 +167,11 @@ def test_empty_ps_is_no_container():
 
 def test_first_up_creates_everything(monkeypatch, project):
     running = compose_cli.parse_ps(PS_RUNNING[1])
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_NONE),
-            (("config", "--hash"), HASH_SAME),
-            (("up", "--detach"), OK),
-            (("ps",), PS_RUNNING),
-        ]
+    docker = FakeDocker.after_host_checks(
+        (("ps",), PS_NONE),
+        (("config", "--hash"), HASH_SAME),
+        (("up", "--detach"), OK),
+        (("ps",), PS_RUNNING),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project), "restart_services": ["fateflow"]})
     assert outcome == "exit", result
@@ -179,45 +187,25 @@ def test_first_up_creates_everything(monkeypatch, project):
 
 
 def test_second_up_changes_nothing(monkeypatch, project):
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_RUNNING),
-            (("config", "--hash"), HASH_SAME),
-            (("up", "--detach"), OK),
-            (("ps",), PS_RUNNING),
-        ]
-    )
+    docker = FakeDocker.after_host_checks(*UP_ON_RUNNING)
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project)})
     assert (outcome, result["changed"], result["pending_services"]) == ("exit", False, [])
 
 
 def test_changed_config_file_restarts_its_service(monkeypatch, project):
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_RUNNING),
-            (("config", "--hash"), HASH_SAME),
-            (("up", "--detach"), OK),
-            (("ps",), PS_RUNNING),
-            (("restart", "fateflow"), OK),
-            (("ps",), PS_RUNNING),
-        ]
+    docker = FakeDocker.after_host_checks(
+        *UP_ON_RUNNING,
+        (("restart", "fateflow"), OK),
+        (("ps",), PS_RUNNING),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project), "restart_services": ["fateflow"]})
     assert (outcome, result["changed"], result["restarted"]) == ("exit", True, ["fateflow"])
 
 
 def test_check_mode_tells_and_changes_nothing(monkeypatch, project):
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_RUNNING),
-            (("config", "--hash"), (0, out("config_hash_fateflow_changed.stdout"), "")),
-        ]
+    docker = FakeDocker.after_host_checks(
+        (("ps",), PS_RUNNING),
+        (("config", "--hash"), (0, out("config_hash_fateflow_changed.stdout"), "")),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project)}, check=True)
     assert (outcome, result["changed"], result["pending_services"]) == ("exit", True, ["fateflow"])
@@ -225,7 +213,7 @@ def test_check_mode_tells_and_changes_nothing(monkeypatch, project):
 
 
 def test_missing_project_fails_before_docker_compose(monkeypatch, tmp_path):
-    docker = FakeDocker([(("version", "--format"), ENGINE), (("compose", "version"), COMPOSE)])
+    docker = FakeDocker.after_host_checks()
     outcome, result = run(monkeypatch, docker, {"project_dir": str(tmp_path / "nowhere")})
     assert outcome == "fail"
     assert result["msg"].startswith("cannot find docker-compose.yml in project_dir")
@@ -233,14 +221,10 @@ def test_missing_project_fails_before_docker_compose(monkeypatch, tmp_path):
 
 def test_failed_up_returns_command_and_output(monkeypatch, project):
     pull_error = "Error response from daemon: pull access denied for federatedai/fateflow, repository does not exist"
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_NONE),
-            (("config", "--hash"), HASH_SAME),
-            (("up", "--detach"), (18, "", pull_error)),
-        ]
+    docker = FakeDocker.after_host_checks(
+        (("ps",), PS_NONE),
+        (("config", "--hash"), HASH_SAME),
+        (("up", "--detach"), (18, "", pull_error)),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project)})
     assert outcome == "fail"
@@ -263,15 +247,10 @@ def _archive(path: Path, tags: list[str]) -> Path:
 
 def test_archive_is_loaded_only_when_its_image_is_missing(monkeypatch, project, tmp_path):
     archive = _archive(tmp_path / "fateflow.tar", ["federatedai/fateflow:2.2.0-release"])
-    steps = [(("ps",), PS_RUNNING), (("config", "--hash"), HASH_SAME), (("up", "--detach"), OK), (("ps",), PS_RUNNING)]
-    missing = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("image", "inspect"), (1, "[]", "Error: No such image")),
-            (("load", "--input"), (0, out("load.stdout"), "")),
-            *steps,
-        ]
+    missing = FakeDocker.after_host_checks(
+        (("image", "inspect"), (1, "[]", "Error: No such image")),
+        (("load", "--input"), (0, out("load.stdout"), "")),
+        *UP_ON_RUNNING,
     )
     outcome, result = run(monkeypatch, missing, {"project_dir": str(project), "image_archives": [str(archive)]})
     assert (outcome, result["changed"], result["loaded_images"]) == (
@@ -280,13 +259,9 @@ def test_archive_is_loaded_only_when_its_image_is_missing(monkeypatch, project, 
         ["federatedai/fateflow:2.2.0-release"],
     )
 
-    present = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("image", "inspect"), (0, "[{}]", "")),
-            *steps,
-        ]
+    present = FakeDocker.after_host_checks(
+        (("image", "inspect"), (0, "[{}]", "")),
+        *UP_ON_RUNNING,
     )
     outcome, result = run(monkeypatch, present, {"project_dir": str(project), "image_archives": [str(archive)]})
     assert (outcome, result["changed"], result["loaded_images"]) == ("exit", False, [])
@@ -304,14 +279,10 @@ def test_not_an_image_archive(tmp_path):
 
 
 def test_down_keeps_volumes_by_default(monkeypatch, project):
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_RUNNING),
-            (("down",), OK),
-            (("ps",), PS_NONE),
-        ]
+    docker = FakeDocker.after_host_checks(
+        (("ps",), PS_RUNNING),
+        (("down",), OK),
+        (("ps",), PS_NONE),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project), "state": "absent"})
     assert (outcome, result["changed"], result["containers"]) == ("exit", True, [])
@@ -320,15 +291,11 @@ def test_down_keeps_volumes_by_default(monkeypatch, project):
 
 
 def test_down_with_volumes_only_when_asked(monkeypatch, project):
-    docker = FakeDocker(
-        [
-            (("version", "--format"), ENGINE),
-            (("compose", "version"), COMPOSE),
-            (("ps",), PS_RUNNING),
-            (("volume", "ls"), (0, "confs-9999_mysql_data\nconfs-9999_fate_flow_data\n", "")),
-            (("down", "--volumes"), OK),
-            (("ps",), PS_NONE),
-        ]
+    docker = FakeDocker.after_host_checks(
+        (("ps",), PS_RUNNING),
+        (("volume", "ls"), (0, "confs-9999_mysql_data\nconfs-9999_fate_flow_data\n", "")),
+        (("down", "--volumes"), OK),
+        (("ps",), PS_NONE),
     )
     outcome, result = run(monkeypatch, docker, {"project_dir": str(project), "state": "absent", "remove_volumes": True})
     assert (outcome, result["changed"]) == ("exit", True)
@@ -336,7 +303,7 @@ def test_down_with_volumes_only_when_asked(monkeypatch, project):
 
 
 def test_down_of_nothing_changes_nothing(monkeypatch, tmp_path):
-    docker = FakeDocker([(("version", "--format"), ENGINE), (("compose", "version"), COMPOSE), (("ps",), PS_NONE)])
+    docker = FakeDocker.after_host_checks((("ps",), PS_NONE))
     outcome, result = run(monkeypatch, docker, {"project_dir": str(tmp_path / "gone"), "state": "absent"})
     assert (outcome, result["changed"]) == ("exit", False)
     assert not docker.ran("down")
