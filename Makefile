@@ -71,8 +71,12 @@ lint: setup
 unit: setup
 	pytest -q tests/unit
 
+# Independent lanes of integration tests (own base dir and ports each, tests/integration/conftest.py) run side by
+# side in this many pytest-xdist workers; 1 runs them one after the other.
+INTEGRATION_WORKERS ?= 3
+
 integration: setup docker
-	pytest -q -m integration --durations=25 tests/integration
+	pytest -q -m integration --durations=25 $(if $(filter-out 1,$(INTEGRATION_WORKERS)),-n $(INTEGRATION_WORKERS) --dist loadgroup) tests/integration
 
 molecule: setup docker
 	molecule test -s default

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ast
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from ansible_collections.fateops.federation.plugins.module_utils.model_migration import (
     ArchiveIdentity,
@@ -27,6 +30,88 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_CACHE = Path(os.environ.get("FATEOPS_TEST_CACHE", "/var/cache/fateops-test"))
 TEST_BASE_DIR = TEST_CACHE / "test-parties"
 JOB_TIMEOUT = 900
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Test modules that deploy on one base dir and one set of ports, and so must run one after the other; modules
+    of different lanes run side by side (`pytest -n N --dist loadgroup`: one lane to a worker, its modules in file
+    order). Every lane's base dir links the one FATE runtime of TEST_BASE_DIR."""
+
+    name: str
+    modules: tuple[str, ...]
+    base_dir: Path = TEST_BASE_DIR
+    # Settings for the facade's settings.yml; empty: FATE's default ports.
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def http_port(self) -> int:
+        return self.ports.get("fate_flow_http_port", 9380)
+
+    @property
+    def serving_port(self) -> int:
+        return self.ports.get("fate_serving_port", 8059)
+
+
+def _ports(http: int, grpc: int, serving: int) -> dict[str, int]:
+    return {"fate_flow_http_port": http, "fate_flow_grpc_port": grpc, "fate_serving_port": serving}
+
+
+# The lanes, longest first: a worker starts on the first lane nobody has taken yet.
+# Parties on the netns test hosts: their own addresses; instances party-<id> and exchange, beside the default
+# lane's standalone. The session's netns hosts are shared by the lane's two modules.
+NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py"))
+TRAIN_LANE = Lane("train", ("test_train_serve.py",), TEST_BASE_DIR / "lanes" / "train", _ports(9780, 9760, 8159))
+# One trained model shared by its modules (the models_lane_model fixture).
+MODELS_LANE = Lane(
+    "models", ("test_job_options.py", "test_migrate.py"), TEST_BASE_DIR / "lanes" / "models", _ports(9580, 9560, 8259)
+)
+# FATE's default ports, which the user's path (default settings, /data/projects/fate) holds too.
+DEFAULT_LANE = Lane("default", ("test_deploy.py", "test_ownership.py", "test_user_path.py", "test_compose_facade.py"))
+STORE_LANE = Lane(
+    "store",
+    ("test_model_store.py", "test_template_payloads.py"),
+    TEST_BASE_DIR / "lanes" / "store",
+    _ports(9680, 9660, 8359),
+)
+LANES = (NETNS_LANE, TRAIN_LANE, MODELS_LANE, DEFAULT_LANE, STORE_LANE)
+_LANE_OF_MODULE = {module: lane for lane in LANES for module in lane.modules}
+
+
+def lane_of(nodeid: str) -> Lane | None:
+    return _LANE_OF_MODULE.get(Path(nodeid.split("::", 1)[0]).name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Lanes in LANES' order, each lane's modules together in the lane's order (a stable sort: the tests of a
+    module keep theirs), whatever order the modules were named in."""
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        lane = lane_of(item.nodeid)
+        if lane is None:
+            return (len(LANES), 0)
+        return (LANES.index(lane), lane.modules.index(Path(item.nodeid.split("::", 1)[0]).name))
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` with the lanes as groups. pytest-xdist's own grouping (xdist_group marks) renames node
+    ids, which pytest 9 no longer lets a plugin do; a lane is named by the module's file instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            lane = lane_of(nodeid)
+            return f"lane {lane.name}" if lane else super()._split_scope(nodeid)
+
+    # Keep LANES' order (longest first) rather than xdist's order by number of tests.
+    config.option.loadscopereorder = False
+    return LaneScheduling(config, log)
+
+
 # Train AUC of hetero LR on the example breast data with one standalone FATE-Flow (guest, host and arbiter id 1),
 # as measured when the single-host path was built; every training test, single- or multi-host, must stay within
 # 0.01 of it.
@@ -73,6 +158,55 @@ class Facade:
         return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _build_runtime(inventory: Path) -> None:
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {"fate_base_dir": str(TEST_BASE_DIR)},
+                    "children": {
+                        "fate_parties": {
+                            "hosts": {
+                                "localhost": {
+                                    "ansible_connection": "local",
+                                    "ansible_python_interpreter": sys.executable,
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        )
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    run = subprocess.run(
+        [str(playbook), "-i", str(inventory), str(REPO / "playbooks" / "runtime.yml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fate_runtime(tmp_path_factory) -> None:
+    """The FATE runtime under TEST_BASE_DIR, built once (reused while its pins do not change) before any lane
+    deploys, and linked from every lane's base dir. Built from the root namespace: the netns test hosts reach no
+    package index. pytest-xdist workers start together; a lock keeps them from building it twice at once."""
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with (TEST_CACHE / ".runtime.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_runtime(tmp_path_factory.mktemp("runtime") / "hosts.yml")
+        for lane in LANES:
+            link = lane.base_dir / ".runtime"
+            if lane.base_dir != TEST_BASE_DIR and not link.is_symlink():
+                lane.base_dir.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(TEST_BASE_DIR / ".runtime")
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory) -> dict[str, dict]:
     """The example data sets (examples/data.py), written once per test module."""
@@ -87,9 +221,15 @@ def datasets(tmp_path_factory) -> dict[str, dict]:
     }
 
 
+def short_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new workspace directory on a short path: ssh's control sockets live in the workspace, a Unix socket's path
+    has at most 108 bytes, and pytest-xdist puts each worker's temporary directories one level deeper."""
+    return tmp_path_factory.mktemp("ws") / "workspace"
+
+
 @pytest.fixture
-def facade(tmp_path: Path) -> Facade:
-    return Facade(tmp_path / "workspace")
+def facade(tmp_path_factory: pytest.TempPathFactory) -> Facade:
+    return Facade(short_workspace(tmp_path_factory))
 
 
 def fate_flow_info(port: int = 9380, host: str = "127.0.0.1") -> dict:
@@ -163,6 +303,97 @@ def metric(flow: FateFlowClient, job_id: str, party_id: int, name: str) -> float
     value = _find_metric(metrics, name)
     assert value is not None, f"no {name} in {str(metrics)[:300]}"
     return float(value)
+
+
+def deploy_parties(facade: Facade, ids: dict[str, int]) -> None:
+    """A guest and a host on this host (one standalone FATE-Flow)."""
+    up = facade("-f", "deploy", "-id", str(ids["guest"]), str(ids["host"]), "-ip", "127.0.0.1", "127.0.0.1")
+    assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
+
+
+def upload_parties(facade: Facade, data: dict, ids: dict[str, int], project: str) -> None:
+    loaded = facade(
+        "-f", "upload", "-gp", str(ids["guest"]), str(data["guest"]), "-hp", str(ids["host"]), str(data["hosts"][0]),
+        "-proj", project,
+    )  # fmt: skip
+    assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
+
+
+def served_probability(facade: Facade, service: str, data: dict, row_id: int) -> float:
+    result = facade("-f", "predict", "-mname", service, "-params", f"id={row_id}", *guest_row(data["guest"], row_id))
+    answer = json.loads(result.out)
+    assert result.rc == 0 and answer["retcode"] == 0, (result.out, result.err)
+    return float(answer["prob"])
+
+
+def submit_with_options(facade: Facade, ports: dict[str, int], job_conf: dict, project: str) -> str:
+    """submit hetero_lr with fate_job_options in settings.yml and query until every role succeeded: the job id."""
+    facade.settings(**ports, fate_job_options={"hetero_lr": {"job_conf": job_conf}})
+    submitted = facade("-f", "submit", "-alg", "hetero_lr", "-proj", project, "-m", "1")
+    assert submitted.rc == 0, submitted.out + submitted.err
+    job_id = json.loads(submitted.out)["jobid"]
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while True:
+        lines = facade("-f", "query", "-jid", job_id).out.split()
+        if lines == ["success"] * 3:
+            return job_id
+        assert not {"failed", "canceled", "timeout"} & set(lines) and time.monotonic() < deadline, lines
+        time.sleep(3)
+
+
+def delete_deployed(facade: Facade) -> None:
+    ids = [str(p["party_id"]) for p in facade.state().get("deployment", {}).get("parties", [])]
+    if ids:
+        facade("-f", "delete", "-id", *ids, "-ip", *["127.0.0.1"] * len(ids))
+
+
+# The models lane's one training (models_lane_model): guest 9999 and host 10000 (arbiter 10000) on this host,
+# trained with these FATE job options (test_job_options checks that FATE ran the job with them), then served.
+MODELS_LANE_PARTIES = {"guest": 9999, "host": 10000}
+MODELS_LANE_PROJECT = "options"
+MODELS_LANE_JOB_CONF = {
+    "priority": 3,
+    "auto_retries": 1,
+    "cores": 4,
+    "computing_partitions": 4,
+    "scheduler_party_id": "9999",
+    "task": {"timeout": 1800, "provider": "fate:2.2.0@local", "engine_run": {"cores": 2}},
+}
+MODELS_LANE_SERVICE = "before"
+MODELS_LANE_ROWS = (3, 150, 400)
+
+
+@dataclass
+class TrainedModel:
+    facade: Facade
+    data: dict
+    # submit's answer: model_id, model_version, jobid
+    job: dict
+    # MODELS_LANE_SERVICE's probabilities of MODELS_LANE_ROWS
+    probs: dict[int, float]
+
+
+@pytest.fixture(scope="session")
+def models_lane_model(tmp_path_factory) -> Iterator[TrainedModel]:
+    """One hetero LR model on the models lane, trained once for its modules: test_job_options reads the job and
+    its outputs back, then test_migrate migrates the model (and deletes these parties: it runs last, see LANES)."""
+    sys.path.insert(0, str(REPO / "examples"))
+    import data as example_data
+
+    facade = Facade(tmp_path_factory.mktemp("models-lane") / "workspace", MODELS_LANE.base_dir)
+    data = example_data.write("breast", tmp_path_factory.mktemp("data") / "breast")
+    facade.settings(**MODELS_LANE.ports)
+    deploy_parties(facade, MODELS_LANE_PARTIES)
+    upload_parties(facade, data, MODELS_LANE_PARTIES, MODELS_LANE_PROJECT)
+    job_id = submit_with_options(facade, MODELS_LANE.ports, MODELS_LANE_JOB_CONF, MODELS_LANE_PROJECT)
+    facade.settings(**MODELS_LANE.ports)
+    # The facade's model id is FATE's job id, its version FATE's "0" (conftest.submit checks that contract).
+    job = {"model_id": job_id, "model_version": "0", "jobid": job_id}
+    bound = facade("-f", "load_bind", "-mid", job_id, "-mver", "0", "-mname", MODELS_LANE_SERVICE)
+    assert (bound.rc, bound.out) == (0, "load_bind success.\n"), bound.err
+    probs = {row_id: served_probability(facade, MODELS_LANE_SERVICE, data, row_id) for row_id in MODELS_LANE_ROWS}
+    yield TrainedModel(facade, data, job, probs)
+    delete_deployed(facade)
 
 
 def predict(facade: Facade, service: str, *params: str) -> tuple[int, dict]:

@@ -1,7 +1,8 @@
 """FATE 2.2 job options through the facade's submit (settings fate_job_options -> fate_job), on real FATE.
 
 One training job carries priority, auto_retries, cores, task cores, a task timeout, the provider and the
-scheduler party; a second job inherits the first one's reader outputs. Then every output is read back: metrics,
+scheduler party (the models lane's one training, conftest.models_lane_model, which test_migrate then migrates);
+a second job inherits the first one's reader outputs. Then every output is read back: metrics,
 the model, the data tables, and the model and data downloads.
 """
 
@@ -9,61 +10,42 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import tarfile
 import time
 
 import pytest
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
-from .conftest import REPO, Facade
-from .test_migrate import PORTS, deploy, upload
-
-sys.path.insert(0, str(REPO / "examples"))
-import data as example_data
+from .conftest import (
+    MODELS_LANE,
+    MODELS_LANE_JOB_CONF,
+    MODELS_LANE_PROJECT,
+    Facade,
+    TrainedModel,
+    submit_with_options,
+)
 
 pytestmark = pytest.mark.integration
 
-FLOW = FateFlowClient(host="127.0.0.1", port=PORTS["fate_flow_http_port"], timeout=30)
-PARTIES = {"guest": 9999, "host": 10000}
-JOB_CONF = {
-    "priority": 3,
-    "auto_retries": 1,
-    "cores": 4,
-    "computing_partitions": 4,
-    "scheduler_party_id": "9999",
-    "task": {"timeout": 1800, "provider": "fate:2.2.0@local", "engine_run": {"cores": 2}},
-}
-JOB_TIMEOUT = 900
+FLOW = FateFlowClient(host="127.0.0.1", port=MODELS_LANE.http_port, timeout=30)
+PORTS = MODELS_LANE.ports
+JOB_CONF = MODELS_LANE_JOB_CONF
 
 
 def submit_and_wait(facade: Facade, job_conf: dict) -> str:
-    facade.settings(**PORTS, fate_job_options={"hetero_lr": {"job_conf": job_conf}})
-    submitted = facade("-f", "submit", "-alg", "hetero_lr", "-proj", "options", "-m", "1")
-    assert submitted.rc == 0, submitted.out + submitted.err
-    job_id = json.loads(submitted.out)["jobid"]
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while True:
-        lines = facade("-f", "query", "-jid", job_id).out.split()
-        if lines == ["success"] * 3:
-            return job_id
-        assert not {"failed", "canceled", "timeout"} & set(lines) and time.monotonic() < deadline, lines
-        time.sleep(3)
+    return submit_with_options(facade, PORTS, job_conf, MODELS_LANE_PROJECT)
 
 
 @pytest.fixture(scope="module")
-def facade(tmp_path_factory) -> Facade:
-    facade = Facade(tmp_path_factory.mktemp("options") / "workspace")
-    facade.settings(**PORTS)
-    deploy(facade, PARTIES)
-    upload(facade, example_data.write("breast", tmp_path_factory.mktemp("data") / "breast"), PARTIES, "options")
-    yield facade
-    facade("-f", "delete", "-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1")
+def facade(models_lane_model: TrainedModel) -> Facade:
+    """The models lane's workspace: guest 9999 and host 10000 with the breast data as project "options"."""
+    return models_lane_model.facade
 
 
 @pytest.fixture(scope="module")
-def trained(facade: Facade) -> str:
-    return submit_and_wait(facade, JOB_CONF)
+def trained(models_lane_model: TrainedModel) -> str:
+    """The models lane's training job, submitted with JOB_CONF in settings.yml."""
+    return models_lane_model.job["jobid"]
 
 
 def test_job_options_reach_fate(trained: str):

@@ -1,6 +1,7 @@
 """Model migration through the facade, against real FATE 2.2 on this host (issue: model migration).
 
-One hetero LR model is trained on guest 9999 / host 10000 (arbiter 10000) and served; it is migrated to 99 / 100
+One hetero LR model, trained on guest 9999 / host 10000 (arbiter 10000) and served (the models lane's one
+training, conftest.models_lane_model, which test_job_options reads first), is migrated to 99 / 100
 with the seed's migrate_model.json, the parties are redeployed as 99 / 100, the parts are imported with the seed's
 import_model.json, bound and asked again: the probabilities must be the ones served before, and a FATE predict job
 (model_warehouse) on the imported model must score as the serving service does.
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -20,20 +19,25 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_job
 
-from .conftest import REPO, TEST_BASE_DIR, Facade, guest_row
-
-sys.path.insert(0, str(REPO / "examples"))
-import data as example_data
+from .conftest import (
+    MODELS_LANE,
+    REPO,
+    Facade,
+    TrainedModel,
+    delete_deployed,
+    deploy_parties,
+    served_probability,
+    upload_parties,
+)
 
 pytestmark = pytest.mark.integration
 
-# Ports of their own, so these tests never meet another FATE-Flow on this host.
-PORTS = {"fate_flow_http_port": 9580, "fate_flow_grpc_port": 9560, "fate_serving_port": 8259}
+# Ports and a base dir of their own (shared with the other modules of the lane), so these tests never meet another
+# FATE-Flow on this host.
+PORTS = MODELS_LANE.ports
 FLOW = FateFlowClient(host="127.0.0.1", port=PORTS["fate_flow_http_port"], timeout=30)
 JOB_TIMEOUT = 900
-OLD = {"guest": 9999, "host": 10000}
 NEW = {"guest": 99, "host": 100}
-ROW_IDS = (3, 150, 400)
 
 # What earlier tests of this module made, for the later ones.
 STATE: dict[str, object] = {}
@@ -52,67 +56,31 @@ def write_json(path: Path, data: dict) -> str:
 
 
 def archives() -> set[Path]:
-    directory = TEST_BASE_DIR / "temp" / "models"
+    directory = MODELS_LANE.base_dir / "temp" / "models"
     return set(directory.glob("*.zip")) if directory.exists() else set()
 
 
-def deploy(facade: Facade, ids: dict[str, int]) -> None:
-    up = facade("-f", "deploy", "-id", str(ids["guest"]), str(ids["host"]), "-ip", "127.0.0.1", "127.0.0.1")
-    assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
-
-
-def upload(facade: Facade, data: dict, ids: dict[str, int], project: str) -> None:
-    loaded = facade(
-        "-f", "upload", "-gp", str(ids["guest"]), str(data["guest"]), "-hp", str(ids["host"]), str(data["hosts"][0]),
-        "-proj", project,
-    )  # fmt: skip
-    assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
-
-
-def predict(facade: Facade, service: str, data: dict, row_id: int) -> float:
-    result = facade("-f", "predict", "-mname", service, "-params", f"id={row_id}", *guest_row(data["guest"], row_id))
-    answer = json.loads(result.out)
-    assert result.rc == 0 and answer["retcode"] == 0, (result.out, result.err)
-    return float(answer["prob"])
+@pytest.fixture(scope="module")
+def data(models_lane_model: TrainedModel) -> dict:
+    return models_lane_model.data
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict:
-    return example_data.write("breast", tmp_path_factory.mktemp("data") / "breast")
-
-
-@pytest.fixture(scope="module")
-def facade(tmp_path_factory) -> Facade:
-    facade = Facade(tmp_path_factory.mktemp("migrate") / "workspace")
+def facade(models_lane_model: TrainedModel) -> Facade:
+    """The models lane's workspace; this module ends it: it deletes 9999 / 10000, and 99 / 100 when done."""
+    facade = models_lane_model.facade
     facade.settings(**PORTS)
     before = archives()
     yield facade
-    ids = [str(p["party_id"]) for p in facade.state().get("deployment", {}).get("parties", [])]
-    if ids:
-        facade("-f", "delete", "-id", *ids, "-ip", *["127.0.0.1"] * len(ids))
+    delete_deployed(facade)
     for path in archives() - before:
         path.unlink()
 
 
 @pytest.fixture(scope="module")
-def trained(facade: Facade, data: dict) -> dict:
-    """A hetero LR model on 9999/10000, bound and asked for a few rows."""
-    deploy(facade, OLD)
-    upload(facade, data, OLD, "before")
-    submitted = facade("-f", "submit", "-alg", "hetero_lr", "-proj", "before", "-m", "1")
-    assert submitted.rc == 0, submitted.err
-    job = json.loads(submitted.out)
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while True:
-        lines = facade("-f", "query", "-jid", job["jobid"]).out.split()
-        if lines == ["success"] * 3:
-            break
-        assert not {"failed", "canceled"} & set(lines) and time.monotonic() < deadline, lines
-        time.sleep(3)
-    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", job["model_version"], "-mname", "before")
-    assert (bound.rc, bound.out) == (0, "load_bind success.\n"), bound.err
-    job["probs"] = {row_id: predict(facade, "before", data, row_id) for row_id in ROW_IDS}
-    return job
+def trained(models_lane_model: TrainedModel) -> dict:
+    """The models lane's hetero LR model on 9999/10000, bound as "before" and asked for a few rows."""
+    return {**models_lane_model.job, "probs": models_lane_model.probs}
 
 
 def test_bad_migration_input_changes_nothing(facade: Facade, trained: dict, tmp_path: Path):
@@ -192,8 +160,8 @@ def test_redeployed_parties_import_bind_and_predict_the_same(facade: Facade, tra
     version, paths = STATE["version"], STATE["paths"]
     gone = facade("-f", "delete", "-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1")
     assert (gone.rc, gone.out) == (0, "delete success.\n"), gone.err
-    deploy(facade, NEW)
-    upload(facade, data, NEW, "after")
+    deploy_parties(facade, NEW)
+    upload_parties(facade, data, NEW, "after")
 
     def import_config(role: str, party_id: int, file: Path) -> str:
         fields = {
@@ -226,7 +194,7 @@ def test_redeployed_parties_import_bind_and_predict_the_same(facade: Facade, tra
     bound = facade("-f", "load_bind", "-mid", trained["model_id"], "-mver", version, "-mname", "after")
     assert (bound.rc, bound.out) == (0, "load_bind success.\n"), bound.err
     for row_id, prob in trained["probs"].items():
-        assert math.isclose(predict(facade, "after", data, row_id), prob, abs_tol=1e-12), row_id
+        assert math.isclose(served_probability(facade, "after", data, row_id), prob, abs_tol=1e-12), row_id
 
     # FATE's own predict job finds the imported model through model_warehouse on the new party ids.
     dag = predict_dag(
@@ -246,4 +214,5 @@ def test_redeployed_parties_import_bind_and_predict_the_same(facade: Facade, tra
     rows = next(iter(display.values()))[0]["data"]
     fate_scores = {int(row[1]): float(row[3]) for row in rows}
     for row_id in sorted(fate_scores)[:: max(1, len(fate_scores) // 3)]:
-        assert math.isclose(predict(facade, "after", data, row_id), fate_scores[row_id], abs_tol=1e-6), row_id
+        served = served_probability(facade, "after", data, row_id)
+        assert math.isclose(served, fate_scores[row_id], abs_tol=1e-6), row_id

@@ -14,13 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from tests.harness import stores
 
-from .conftest import FIXTURE_MODEL_ID, FIXTURE_MODELS, REPO, TEST_BASE_DIR, Facade, migrated_fixture_parts
-from .test_migrate import FLOW, PORTS, deploy
+from .conftest import (
+    FIXTURE_MODEL_ID,
+    FIXTURE_MODELS,
+    REPO,
+    STORE_LANE,
+    TEST_BASE_DIR,
+    Facade,
+    deploy_parties,
+    migrated_fixture_parts,
+)
 
 pytestmark = pytest.mark.integration
+
+PORTS = STORE_LANE.ports
+FLOW = FateFlowClient(host="127.0.0.1", port=STORE_LANE.http_port, timeout=30)
 
 MODEL_ID = FIXTURE_MODEL_ID
 VERSION = "v7"
@@ -157,14 +169,14 @@ def test_unreachable_store_and_bad_archive_change_nothing(servers, parts, invent
 def test_fate_flow_keeps_imported_models_in_mariadb(servers, parts, tmp_path):
     """FATE-Flow's own model store set to mysql through inventory vars: an imported part lands in MariaDB."""
     mysql = servers["mysql"]
-    facade = Facade(tmp_path / "workspace")
+    facade = Facade(tmp_path / "workspace", STORE_LANE.base_dir)
     section = {
         "name": mysql["database"], "user": mysql["user"], "passwd": PASSWORD, "host": "127.0.0.1",
         "port": mysql["port"], "max_connections": 5, "stale_timeout": 30,
     }  # fmt: skip
     facade.settings(**PORTS, fate_model_store_engine="mysql", fate_model_store_sections={"mysql": section})
     try:
-        deploy(facade, {"guest": 99, "host": 100})
+        deploy_parties(facade, {"guest": 99, "host": 100})
         for part in parts:
             config = tmp_path / f"import_{part['role']}.json"
             config.write_text(json.dumps(part))

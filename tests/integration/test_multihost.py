@@ -6,7 +6,7 @@ grows by host 10001 in place, trains guest + two hosts, survives faults and shri
 every call between parties passes an exchange host.
 
 The hosts share this machine's filesystem but have no route to a package index, so the FATE runtime is built
-once from the root namespace (playbooks/runtime.yml) and every party links it.
+once from the root namespace (conftest's fate_runtime: playbooks/runtime.yml) and every party links it.
 """
 
 from __future__ import annotations
@@ -41,47 +41,12 @@ from .conftest import (
     metric,
     predict,
     processes_under,
+    short_workspace,
     submit,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def fate_runtime(tmp_path_factory) -> None:
-    """The FATE runtime under the test base dir, built from this namespace (the test hosts reach no index)."""
-    inventory = tmp_path_factory.mktemp("runtime") / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "vars": {"fate_base_dir": str(TEST_BASE_DIR)},
-                    "children": {
-                        "fate_parties": {
-                            "hosts": {
-                                "localhost": {
-                                    "ansible_connection": "local",
-                                    "ansible_python_interpreter": sys.executable,
-                                }
-                            }
-                        }
-                    },
-                }
-            }
-        )
-    )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    run = subprocess.run(
-        [str(playbook), "-i", str(inventory), str(ROOT / "playbooks" / "runtime.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +138,12 @@ def train_and_serve(facade: Facade, flow: FateFlowClient, data: dict, guest: int
 
 def test_password_login_installs_the_key_and_the_password_goes_nowhere(
     netns_harness: Harness,  # noqa: F811
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ):
     # The dedicated test user logs in with its password once; it does not own the base dir, so the deploy
     # must then fail cleanly on that host, naming the problem, with nothing recorded.
     host = netns_harness.hosts[3]
-    facade = Facade(tmp_path / "workspace")
+    facade = Facade(short_workspace(tmp_path_factory))
     result = facade("-f", "deploy", "-id", "20000", "-ip", host.ip, "-u", host.user, "-pw", host.password)
     assert (result.rc, result.out) == (1, "deploy failure.\n")
     assert f"installed the workspace ssh key on {host.ip}" in result.err
@@ -258,13 +223,13 @@ def private_key_needles(home: Path) -> list[bytes]:
 @pytest.mark.parametrize("form", ["argv", "stdin"])
 def test_no_password_in_argv_environment_artifacts_or_workspace(
     netns_harness: Harness,  # noqa: F811
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     form: str,
 ):
     # The password user cannot deploy (it does not own the base dir), so the run goes as far as ansible-playbook
     # on the host and fails there: bootstrap, the re-exec and Ansible's processes are all exercised.
     host = netns_harness.hosts[3] if form == "argv" else netns_harness.hosts[2]
-    facade = Facade(tmp_path / "workspace")
+    facade = Facade(short_workspace(tmp_path_factory))
     hub_password = "hub-" + os.urandom(12).hex()
     env = {**facade.env(), "FATEOPS_EXCHANGE_PASSWORD": hub_password}
     args = ["-f", "deploy", "-id", "20000", "-ip", host.ip, "-u", host.user]

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURE_MODEL_ID, REPO, TEST_BASE_DIR, Result, guest_row, migrated_fixture_parts
-from .test_migrate import PORTS, seed_config, write_json
+from .conftest import FIXTURE_MODEL_ID, REPO, STORE_LANE, Result, guest_row, migrated_fixture_parts
+from .test_migrate import seed_config, write_json
 
 sys.path.insert(0, str(REPO / "examples"))
 import data as example_data
 
 pytestmark = pytest.mark.integration
+
+PORTS = STORE_LANE.ports
 
 PAYLOAD = "{{ lookup('pipe', 'touch %s') }}"
 MODEL_ID = FIXTURE_MODEL_ID
@@ -50,7 +52,7 @@ class User:
     def settings(self, **values: object) -> None:
         workspace = self.home / ".fateops"
         workspace.mkdir(parents=True, exist_ok=True)
-        base = {"fate_base_dir": str(TEST_BASE_DIR), **PORTS}
+        base = {"fate_base_dir": str(STORE_LANE.base_dir), **PORTS}
         (workspace / "settings.yml").write_text(json.dumps({**base, **values}))
 
     def state(self) -> dict:
@@ -102,7 +104,7 @@ def data(user: User, tmp_path_factory) -> dict:
 
 
 def test_deployed_settings_keep_the_user_key_literal(user: User):
-    conf = (TEST_BASE_DIR / "standalone" / "home" / "conf" / "service_conf.yaml").read_text()
+    conf = (STORE_LANE.base_dir / "standalone" / "home" / "conf" / "service_conf.yaml").read_text()
     assert json.dumps(user.payload("settings-key")) in conf
 
 

@@ -21,17 +21,28 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_job
 
-from .conftest import JOB_TIMEOUT, SINGLE_HOST_AUC, Facade, guest_row, metric, predict, submit, wait_for
+from .conftest import (
+    JOB_TIMEOUT,
+    SINGLE_HOST_AUC,
+    TRAIN_LANE,
+    Facade,
+    guest_row,
+    metric,
+    predict,
+    submit,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-
-FLOW = FateFlowClient(host="127.0.0.1", port=9380, timeout=30)
+LANE = TRAIN_LANE
+FLOW = FateFlowClient(host="127.0.0.1", port=LANE.http_port, timeout=30)
 
 
 @pytest.fixture(scope="module")
 def facade(tmp_path_factory) -> Facade:
-    facade = Facade(tmp_path_factory.mktemp("train") / "workspace")
+    facade = Facade(tmp_path_factory.mktemp("train") / "workspace", LANE.base_dir)
+    facade.settings(**LANE.ports)
     yield facade
     ids = [str(p["party_id"]) for p in facade.state().get("deployment", {}).get("parties", [])]
     if ids:
@@ -140,7 +151,7 @@ def restart_serving(base_dir: Path) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:8059/health", timeout=2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{LANE.serving_port}/health", timeout=2):
                 return
         except OSError:
             assert time.monotonic() < deadline, "the serving service did not come back"
