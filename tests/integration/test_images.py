@@ -124,13 +124,15 @@ def test_images_exist_with_their_archives(built: dict[str, str]) -> None:
     written = yaml.safe_load((IMAGES_CACHE / "archives" / "fate-images.yml").read_text())
     archives = [Path(path) for path in written["fate_compose_image_archives"]]
     assert len(archives) == len(IMAGES)
-    for tag, archive in zip(built.values(), archives, strict=True):
+    saved = []
+    for archive in archives:
         assert archive.stat().st_size > 10_000_000, archive
         # A docker save archive names its image in its manifest.
         listing = subprocess.run(
             ["tar", "-xOf", str(archive), "manifest.json"], capture_output=True, text=True, check=True
         )
-        assert json.loads(listing.stdout)[0]["RepoTags"] == [tag]
+        saved += json.loads(listing.stdout)[0]["RepoTags"]
+    assert sorted(saved) == sorted(built.values())
 
 
 def test_fateflow_image_serves_fate_flow(built: dict[str, str], container) -> None:
