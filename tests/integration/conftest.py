@@ -60,7 +60,7 @@ def _ports(http: int, grpc: int, serving: int) -> dict[str, int]:
 # The lanes, longest first: a worker starts on the first lane nobody has taken yet.
 # Parties on the netns test hosts: their own addresses; instances party-<id> and exchange, beside the default
 # lane's standalone. The session's netns hosts are shared by the lane's two modules.
-NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py"))
+NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py", "test_inventories.py"))
 TRAIN_LANE = Lane("train", ("test_train_serve.py",), TEST_BASE_DIR / "lanes" / "train", _ports(9780, 9760, 8159))
 # One trained model shared by its modules (the models_lane_model fixture).
 MODELS_LANE = Lane(
