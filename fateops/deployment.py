@@ -552,6 +552,12 @@ def base_dir(settings: dict[str, Any]) -> PurePosixPath:
     return PurePosixPath(settings.get("fate_base_dir", DEFAULT_BASE_DIR))
 
 
+# supervisord's control socket in an instance's run directory (roles/party_native/templates/supervisord.conf.j2),
+# and the longest path a Unix socket may have (sun_path's 108 bytes, its final NUL included).
+SUPERVISOR_SOCKET = "supervisor.sock"
+UNIX_SOCKET_PATH_MAX = 107
+
+
 def instance_directories(flow: Flow, settings: dict[str, Any]) -> InstanceDirectories:
     """The one place an instance's paths are worked out (FATE-Flow's layout under home stays the party role's)."""
     root = base_dir(settings)
@@ -559,6 +565,13 @@ def instance_directories(flow: Flow, settings: dict[str, Any]) -> InstanceDirect
     if flow_runtime(flow) == COMPOSE_RUNTIME:
         return InstanceDirectories(str(top), compose_project=str(top), images=str(root / "images"))
     federated = flow.federation != STANDALONE_FLOW
+    socket_path = top / "run" / SUPERVISOR_SOCKET
+    if len(str(socket_path).encode()) > UNIX_SOCKET_PATH_MAX:
+        raise UsageError(
+            f"fate_base_dir {str(root)!r} is too long: supervisord's socket {socket_path} would take "
+            f"{len(str(socket_path).encode())} bytes and a Unix socket's path at most {UNIX_SOCKET_PATH_MAX}; "
+            "choose a shorter fate_base_dir in settings.yml"
+        )
     return InstanceDirectories(
         str(top),
         home=str(top / "home"),

@@ -1,12 +1,14 @@
 """The example inventories deploy: a copy of each (inventories/single, mesh, star), its documentation addresses
-replaced by netns test hosts reached over real ssh, goes through the fate_plan inventory plugin and
-playbooks/deploy.yml; then deploy.yml in check mode reaches every host, passes and changes nothing on any of them
-(no file, no process). Then the same plan, turned into its removal, takes everything away again."""
+replaced by netns test hosts of this module's own (fresh, as an operator's machines are) reached over real ssh,
+goes through the fate_plan inventory plugin and playbooks/deploy.yml; then deploy.yml in check mode reaches every
+host, passes and changes nothing on any of them (no file, no process). Then the same plan, turned into its
+removal, takes everything away again."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,25 @@ from fateops.deployment import plan_inventory
 from fateops.ssh_keys import append_host_key, ensure_key_pair, parse_public_key, ssh_paths
 from fateops.workspace import Workspace
 from tests.ansible_cli import ansible
-from tests.harness.fixtures import netns_harness  # noqa: F401  (a session fixture, shared with other modules)
-from tests.harness.netns_hosts import Harness, TestHost
+from tests.harness.netns_hosts import Harness, HarnessConfig, TestHost, down, up
 
 from .conftest import TEST_BASE_DIR, processes_with
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = ["single", "mesh", "star"]
+# Hosts of their own, made fresh for this module, as an operator's machines are: the examples never meet what
+# another module left on the session's hosts. Three hosts: the star's exchange and its two party hosts.
+EXAMPLE_HOSTS = HarnessConfig(count=3, prefix="foi", subnet="10.77.2.0/24", user="fateops-inv")
+
+
+@pytest.fixture(scope="module")
+def example_harness() -> Iterator[Harness]:
+    harness = up(EXAMPLE_HOSTS)
+    try:
+        yield harness
+    finally:
+        down(EXAMPLE_HOSTS)
 
 
 def _addresses(example: dict[str, Any]) -> list[str]:
@@ -79,6 +92,18 @@ def _recap(stdout: str) -> dict[str, dict[str, int]]:
     return found
 
 
+def _failures(run: subprocess.CompletedProcess) -> str:
+    """What a failed run says: its failed tasks' lines (they can lie far before the end of its output), then the
+    end of the output."""
+    lines = run.stdout.splitlines()
+    failed = [
+        "\n".join(lines[max(0, i - 3) : i + 30])
+        for i, line in enumerate(lines)
+        if line.startswith(("fatal:", "failed:"))
+    ]
+    return "\n".join(failed) + "\n...\n" + run.stdout[-3000:] + run.stderr[-2000:]
+
+
 def _deploy(inventory: Path, tmp_path: Path, *options: str):
     return ansible(
         "ansible-playbook",
@@ -118,10 +143,10 @@ def _removal(inventory: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def parties_dir(tmp_path: Path, fate_runtime: None) -> Path:
+def parties_dir(tmp_path_factory: pytest.TempPathFactory, fate_runtime: None) -> Path:
     """A base dir of its own for the example's parties, with the test cache's FATE runtime hard-linked in (the
-    test hosts reach no package index)."""
-    base_dir = tmp_path / "parties"
+    test hosts reach no package index). A short path: supervisord's socket lies under it (at most 107 bytes)."""
+    base_dir = tmp_path_factory.mktemp("parties")
     (base_dir / ".runtime").mkdir(parents=True)
     for runtime in (TEST_BASE_DIR / ".runtime").glob("fate-*"):
         if (runtime / ".complete").exists():
@@ -134,18 +159,18 @@ def test_deploy_check_of_the_deployed_example_passes_and_changes_nothing(
     name: str,
     tmp_path: Path,
     parties_dir: Path,
-    netns_harness: Harness,  # noqa: F811
+    example_harness: Harness,
 ) -> None:
-    hosts = render_copy(name, tmp_path, netns_harness, parties_dir)
+    hosts = render_copy(name, tmp_path, example_harness, parties_dir)
     inventory = tmp_path / "inventory"
     try:
         deployed = _deploy(inventory, tmp_path)
-        assert deployed.returncode == 0, deployed.stdout[-4000:] + deployed.stderr[-2000:]
+        assert deployed.returncode == 0, _failures(deployed)
         configuration, running = _configuration(parties_dir), set(processes_with(str(parties_dir)))
         assert configuration and running
 
         check = _deploy(inventory, tmp_path, "--check")
-        assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]
+        assert check.returncode == 0, _failures(check)
         recap = _recap(check.stdout)
         # Every host of the example was reached (the star's exchange too), passed every task and would change
         # nothing; nothing was changed, nothing restarted.
@@ -162,6 +187,6 @@ def test_deploy_check_of_the_deployed_example_passes_and_changes_nothing(
             yaml.safe_dump(_removal(plan_inventory(planned["parties"], planned["settings"], planned["hosts"])))
         )
         removed = _deploy(removal, tmp_path)
-    assert removed.returncode == 0, removed.stdout[-4000:]
+    assert removed.returncode == 0, _failures(removed)
     # (processes_under leaves out command lines with "pytest" in them, as every path under tmp_path is.)
     assert processes_with(str(parties_dir)) == {}

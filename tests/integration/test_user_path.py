@@ -143,7 +143,7 @@ def test_ctrl_c_stops_the_playbook_before_the_lock_is_freed(user: User, signum: 
         for line in proc.stderr:
             seen.append(line)
             # A task has started on the host: the playbook is changing it.
-            if "127.0.0.1: party:" in line:
+            if "127.0.0.1: party_native:" in line:
                 break
         assert _playbook_processes(user.home), "".join(seen)
         proc.send_signal(signum)

@@ -251,3 +251,16 @@ def test_compose_port_overlap_is_refused_with_the_fix():
     hosts = {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [9999, 10000])}
     with pytest.raises(FateopsError, match="fate_compose_port_step"):
         deployment.plan_flows(hosts, {**COMPOSE, "fate_compose_port_step": 10})
+
+
+def test_a_base_dir_too_long_for_supervisords_socket_is_refused_naming_the_fix():
+    parties, users = deployment.parse_parties(["9999", "10000"], ["192.0.2.10", "192.0.2.11"], None, None)
+    hosts = deployment.group_hosts(parties, users)
+    fits = {"fate_base_dir": "/" + "b" * (107 - len("/party-10000/run/supervisor.sock") - 1)}
+    deployment.build_inventory(hosts, deployment.plan_flows(hosts, fits), fits)
+    too_long = {"fate_base_dir": fits["fate_base_dir"] + "b"}
+    with pytest.raises(UsageError) as refused:
+        deployment.build_inventory(hosts, deployment.plan_flows(hosts, too_long), too_long)
+    message = str(refused.value)
+    assert "fate_base_dir" in message and "/party-10000/run/supervisor.sock would take 108 bytes" in message
+    assert "choose a shorter fate_base_dir" in message
