@@ -49,6 +49,12 @@ options:
     type: str
     choices: [checked, present]
     default: present
+  create:
+    description:
+      - With I(state=present), make an instance directory that does not exist yet (mode C(0750)) before
+        recording its owner, instead of failing.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -155,6 +161,7 @@ def main() -> None:
             "adopt": {"type": "bool", "default": False},
             "host": {"type": "str", "default": "this host"},
             "state": {"type": "str", "choices": ["checked", "present"], "default": "present"},
+            "create": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -179,18 +186,31 @@ def main() -> None:
     if foreign:
         first = foreign[0]
         module.fail_json(msg=refusal(first["name"], params["host"], first["owner"]), changed=False, instances=instances)
+    made = []
+    if params["state"] == "present" and params["create"]:
+        made = [entry for entry in instances if entry["state"] == "new" and not Path(entry["path"]).is_dir()]
+        if not module.check_mode:
+            for entry in made:
+                try:
+                    Path(entry["path"]).mkdir(mode=0o750, parents=True, exist_ok=True)
+                except OSError as exc:
+                    module.fail_json(msg=f"cannot make {entry['path']} ({exc.strerror}); check {base_dir}")
     if params["state"] == "checked" or not deployment_id:
-        module.exit_json(changed=False, instances=instances)
+        module.exit_json(changed=bool(made), instances=instances)
 
     # Recording: the instance exists (the role made it just before), except in check mode on a new host.
-    missing = [entry["path"] for entry in instances if entry["state"] == "new" and not module.check_mode]
+    missing = [
+        entry["path"]
+        for entry in instances
+        if entry["state"] == "new" and not module.check_mode and not Path(entry["path"]).is_dir()
+    ]
     if missing:
         module.fail_json(msg=f"{', '.join(missing)} does not exist; create the instance before recording its owner")
     to_write = [entry for entry in instances if entry["state"] != "ours"]
     if not module.check_mode:
         for entry in to_write:
             write_owner(Path(entry["path"]), deployment_id)
-    result: dict = {"changed": bool(to_write), "instances": instances}
+    result: dict = {"changed": bool(to_write or made), "instances": instances}
     if module._diff and to_write:
         result["diff"] = [
             {

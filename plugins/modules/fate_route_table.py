@@ -367,7 +367,8 @@ def main() -> None:
     if path.is_dir():
         module.fail_json(msg=f"path {path} is a directory; give the route table's file path", **result)
     before_text, existing = read_existing(module, path, table_format)
-    if before_text is None and params["state"] == "present" and not path.parent.is_dir():
+    # In check mode on a new host the directory is not made yet: the table would simply be written there.
+    if before_text is None and params["state"] == "present" and not path.parent.is_dir() and not module.check_mode:
         module.fail_json(
             msg=f"directory {path.parent} does not exist; create it first (it is the service's conf directory)",
             **result,

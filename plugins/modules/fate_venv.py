@@ -34,6 +34,25 @@ options:
     description: The package to find in the venv's site-packages.
     type: str
     default: fate_flow
+  directories:
+    description:
+      - The instance's other directories, made (with their parents) when missing, with I(mode). Directories that
+        exist are left as they are.
+    type: list
+    elements: path
+    default: []
+  mode:
+    description: The mode of each directory this call makes.
+    type: str
+    default: "0750"
+  runtime_missing:
+    description:
+      - What to do when the runtime is not there (or of another build). C(fail) stops with a message naming the
+        fix; C(report) makes the directories, links nothing and returns I(runtime_ready=false), so that the caller
+        builds the runtime and calls again.
+    type: str
+    choices: [fail, report]
+    default: fail
 attributes:
   check_mode:
     support: full
@@ -60,6 +79,15 @@ relinked:
   description: The venv was made from another runtime or left half made, and was removed first.
   returned: always
   type: bool
+runtime_ready:
+  description: The runtime is there and of the build I(marker) names (false only with I(runtime_missing=report)).
+  returned: always
+  type: bool
+created:
+  description: The directories this call made (would make, in check mode).
+  returned: always
+  type: list
+  elements: str
 """
 
 import glob
@@ -86,6 +114,20 @@ def package_dir(module: AnsibleModule, root: str, package: str) -> str:
     return found[0]
 
 
+def make_directories(module: AnsibleModule, directories: list[str], mode: int) -> list[str]:
+    """Make the missing directories (parents first, each with mode): the ones made, or to make in check mode."""
+    created = [path for path in directories if not os.path.isdir(path)]
+    if module.check_mode:
+        return created
+    for path in created:
+        try:
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, mode)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot make {path} ({exc.strerror}); check the disk and its parent's owner")
+    return created
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -93,13 +135,28 @@ def main() -> None:
             "venv": {"type": "path", "required": True},
             "marker": {"type": "str", "required": True},
             "package": {"type": "str", "default": "fate_flow"},
+            "directories": {"type": "list", "elements": "path", "default": []},
+            "mode": {"type": "str", "default": "0750"},
+            "runtime_missing": {"type": "str", "choices": ["fail", "report"], "default": "fail"},
         },
         supports_check_mode=True,
     )
     runtime, venv, package = module.params["runtime"], module.params["venv"], module.params["package"]
+    try:
+        mode = int(module.params["mode"], 8)
+    except ValueError:
+        module.fail_json(msg=f"mode {module.params['mode']!r} is not an octal mode; give one such as 0750")
+    created = make_directories(module, module.params["directories"], mode)
     runtime_marker = read_marker(runtime)
-    if runtime_marker != module.params["marker"] and not module.check_mode:
-        module.fail_json(msg=f"FATE runtime {runtime} is missing or of another build; build it (playbooks/runtime.yml)")
+    if runtime_marker != module.params["marker"]:
+        if module.params["runtime_missing"] == "report":
+            module.exit_json(
+                changed=bool(created), created=created, relinked=False, runtime_ready=False, package_dir=""
+            )
+        if not module.check_mode:
+            module.fail_json(
+                msg=f"FATE runtime {runtime} is missing or of another build; build it (playbooks/runtime.yml)"
+            )
     installed = read_marker(venv)
     relinked = os.path.lexists(venv) and installed != module.params["marker"]
     link = installed != module.params["marker"]
@@ -116,7 +173,9 @@ def main() -> None:
         where = os.path.join(venv, os.path.relpath(found[0], runtime)) if found else ""
     else:
         where = package_dir(module, venv, package)
-    module.exit_json(changed=link, relinked=relinked, package_dir=where)
+    module.exit_json(
+        changed=link or bool(created), created=created, relinked=relinked, runtime_ready=True, package_dir=where
+    )
 
 
 if __name__ == "__main__":

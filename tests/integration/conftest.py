@@ -116,6 +116,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # as measured when the single-host path was built; every training test, single- or multi-host, must stay within
 # 0.01 of it.
 SINGLE_HOST_AUC = 0.9923
+# Algorithm options for the trainings whose tests check what FATE and the facade did with a job or its model, not
+# how far it converged: 3 epochs instead of the facade's default 10 (FATE's example), about 35 s less per job. On
+# the example data hetero LR still reaches a train AUC of 0.987 and hetero LinR an R2 of 0.49 with them.
+SHORT_TRAINING = {"epochs": 3}
 
 
 @dataclass
@@ -327,8 +331,9 @@ def served_probability(facade: Facade, service: str, data: dict, row_id: int) ->
 
 
 def submit_with_options(facade: Facade, ports: dict[str, int], job_conf: dict, project: str) -> str:
-    """submit hetero_lr with fate_job_options in settings.yml and query until every role succeeded: the job id."""
-    facade.settings(**ports, fate_job_options={"hetero_lr": {"job_conf": job_conf}})
+    """submit hetero_lr with fate_job_options in settings.yml (SHORT_TRAINING and job_conf) and query until every
+    role succeeded: the job id."""
+    facade.settings(**ports, fate_job_options={"hetero_lr": {**SHORT_TRAINING, "job_conf": job_conf}})
     submitted = facade("-f", "submit", "-alg", "hetero_lr", "-proj", project, "-m", "1")
     assert submitted.rc == 0, submitted.out + submitted.err
     job_id = json.loads(submitted.out)["jobid"]

@@ -23,6 +23,7 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait 
 
 from .conftest import (
     JOB_TIMEOUT,
+    SHORT_TRAINING,
     SINGLE_HOST_AUC,
     TRAIN_LANE,
     Facade,
@@ -186,7 +187,9 @@ def test_hetero_linr(facade: Facade, datasets):
         "-f", "upload", "-gp", "1", str(diabetes["guest"]), "-hp", "1", str(diabetes["hosts"][0]), "-proj", "reg"
     )
     assert loaded.rc == 0, loaded.err
+    facade.settings(**LANE.ports, fate_job_options={"hetero_linr": SHORT_TRAINING})
     job = submit(facade, "hetero_linr", "reg")
+    facade.settings(**LANE.ports)
     assert wait_for(facade, job["jobid"], 3) == ["success"] * 3
     assert metric(FLOW, job["jobid"], 1, "r2_score") > 0.3
     TRAINED["linr"] = job
@@ -210,7 +213,9 @@ def test_guest_with_two_hosts(facade: Facade, datasets):
         "-hp", "10000", str(two["hosts"][0]), "10001", str(two["hosts"][1]), "-proj", "two",
     )  # fmt: skip
     assert loaded.rc == 0, loaded.err
+    facade.settings(**LANE.ports, fate_job_options={"hetero_lr": SHORT_TRAINING})
     job = submit(facade, "hetero_lr", "two")
+    facade.settings(**LANE.ports)
     # arbiter (10000), guest, host 10000, host 10001
     assert wait_for(facade, job["jobid"], 4) == ["success"] * 4
     assert metric(FLOW, job["jobid"], 9999, "auc") >= 0.95

@@ -142,3 +142,22 @@ def test_present_needs_the_instance_directory(tmp_path: Path):
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../standalone"])
 def test_names_must_be_one_directory(tmp_path: Path, name: str):
     assert "not single directory names" in failure(args(tmp_path, name, state="checked"))
+
+
+def test_create_makes_a_new_instance_directory_then_records_it(tmp_path: Path):
+    # Check mode makes nothing; the deploy then makes the directory (0750) and records its owner in one call.
+    assert ok(args(tmp_path, "party-9999", create=True), check=True)["changed"] is True
+    assert not (tmp_path / "party-9999").exists()
+    assert ok(args(tmp_path, "party-9999", create=True))["changed"] is True
+    path = tmp_path / "party-9999"
+    assert owner_of(path) == f"{OURS}\n" and stat.S_IMODE(path.stat().st_mode) == 0o750
+    assert ok(args(tmp_path, "party-9999", create=True))["changed"] is False
+    # Without a deployment id (the roles on their own) the directory is still made, and no owner recorded.
+    assert ok(args(tmp_path, "party-10000", create=True, deployment_id=""))["changed"] is True
+    assert (tmp_path / "party-10000").is_dir() and not (tmp_path / "party-10000" / "fateops-owner").exists()
+
+
+def test_create_still_refuses_another_deployments_instance(tmp_path: Path):
+    instance(tmp_path, "standalone", owner=THEIRS)
+    assert "belongs to another fateops deployment" in failure(args(tmp_path, "standalone", create=True))
+    assert owner_of(tmp_path / "standalone") == f"{THEIRS}\n"

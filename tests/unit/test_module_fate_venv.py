@@ -55,3 +55,32 @@ def test_a_missing_runtime_names_the_fix(tmp_path: Path) -> None:
     kind, result = run(tmp_path / "nowhere", tmp_path / "venv")
     assert kind == "fail" and "build it (playbooks/runtime.yml)" in result["msg"]
     assert not (tmp_path / "venv").exists()
+
+
+def test_report_makes_the_directories_and_says_the_runtime_is_missing(tmp_path: Path) -> None:
+    venv = tmp_path / "standalone" / "venv"
+    home = tmp_path / "standalone" / "home"
+    args = {"runtime": str(tmp_path / "nowhere"), "venv": str(venv), "marker": MARKER}
+    wanted = {**args, "directories": [str(home), str(home / "conf")], "runtime_missing": "report"}
+    kind, result = run_module(fate_venv.main, wanted, check=True)
+    assert kind == "exit" and result["runtime_ready"] is False and result["changed"] is True
+    assert not home.exists()
+    kind, result = run_module(fate_venv.main, wanted)
+    assert kind == "exit" and result["runtime_ready"] is False and result["created"] == [str(home), str(home / "conf")]
+    assert (home / "conf").is_dir() and oct((home / "conf").stat().st_mode & 0o777) == "0o750"
+    assert not venv.exists()
+    # Built: the same call links the venv, the directories are there already.
+    built = runtime(tmp_path / "nowhere")
+    kind, result = run_module(fate_venv.main, wanted)
+    assert kind == "exit" and result["runtime_ready"] is True and result["changed"] is True and result["created"] == []
+    assert (venv / ".complete").read_text() == MARKER
+    kind, result = run_module(fate_venv.main, wanted)
+    assert kind == "exit" and result["changed"] is False
+    assert built.is_dir()
+
+
+def test_a_bad_mode_is_refused(tmp_path: Path) -> None:
+    built = runtime(tmp_path / "runtime")
+    args = {"runtime": str(built), "venv": str(tmp_path / "venv"), "marker": MARKER, "mode": "rwx"}
+    kind, result = run_module(fate_venv.main, args)
+    assert kind == "fail" and "is not an octal mode" in result["msg"]

@@ -328,5 +328,11 @@ def test_missing_directory_fails(tmp_path: Path) -> None:
     assert f"directory {tmp_path / 'conf'} does not exist; create it first" in msg
 
 
+def test_missing_directory_in_check_mode_is_a_change_not_a_failure(tmp_path: Path) -> None:
+    # A --check deploy on a new host: the deploy would make the directory, then write the table.
+    result = ok(osx_args(tmp_path / "conf" / "route_table.json"), check=True)
+    assert result["changed"] is True and not (tmp_path / "conf").exists()
+
+
 def test_directory_as_path_fails(tmp_path: Path) -> None:
     assert f"path {tmp_path} is a directory" in failure(osx_args(tmp_path))
