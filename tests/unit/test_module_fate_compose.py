@@ -108,10 +108,12 @@ def test_missing_compose_plugin_fails_clearly(monkeypatch):
 
 
 def test_info_reports_versions(monkeypatch):
-    docker = FakeDocker.after_host_checks()
+    docker = FakeDocker.after_host_checks((("ps",), PS_RUNNING))
     outcome, result = run(monkeypatch, docker, {"state": "info"})
     assert outcome == "exit"
     assert (result["docker_version"], result["compose_version"], result["changed"]) == ("27.3.1", "2.29.7", False)
+    # The project's containers as they are (the preflight checks the ports of a project that is not running).
+    assert result["containers"] and {c["state"] for c in result["containers"]} == {"running"}
 
 
 @pytest.mark.parametrize(
