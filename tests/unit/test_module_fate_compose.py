@@ -92,7 +92,7 @@ def test_no_engine_fails_with_the_reason_and_the_fix(monkeypatch):
     assert result["msg"] == (
         "this host has no usable Docker engine (Cannot connect to the Docker daemon at "
         "unix:///var/run/docker.sock. Is the docker daemon running?); install Docker Engine and start it "
-        "(systemctl start docker), or deploy with fate_runtime: native"
+        "(systemctl start docker, or make docker in a fateops checkout), or deploy with fate_runtime: native"
     )
     assert result["rc"] == 1
 
@@ -105,6 +105,7 @@ def test_missing_compose_plugin_fails_clearly(monkeypatch):
     assert outcome == "fail"
     assert "docker compose v2 plugin is missing (docker: unknown command: docker compose" in result["msg"]
     assert "docker-compose-plugin" in result["msg"]
+    assert "make setup" in result["msg"]
 
 
 def test_info_reports_versions(monkeypatch):
