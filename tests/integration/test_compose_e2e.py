@@ -74,6 +74,7 @@ class Deployment:
     facade: ComposeFacade
     ports: dict[str, int]
     data: dict
+    # Seconds each step took (and the train AUC), written to stderr at the end.
     timings: dict[str, float] = field(default_factory=dict)
     job: dict = field(default_factory=dict)
 
@@ -155,7 +156,7 @@ def deployed(built_images: dict, datasets, tmp_path_factory) -> Iterator[Deploym
     assert (up.rc, up.out) == (0, "deploy success.\n"), up.err[-4000:]
     yield deployment
     for name, seconds in deployment.timings.items():
-        sys.stderr.write(f"compose e2e {name}: {seconds:.1f} s\n")
+        sys.stderr.write(f"compose e2e {name}: {seconds:.4f}\n")
     facade("-f", "delete", "-id", str(GUEST), str(HOST), str(THIRD), "-ip", *["127.0.0.1"] * 3)
     _remove_our_projects()
 
@@ -206,6 +207,7 @@ def test_upload_train_bind_and_predict_as_natively(deployed: Deployment) -> None
     deployed.timings["hetero_lr"] = time.monotonic() - started
     auc = metric(deployed.flow(GUEST), job["jobid"], GUEST, "auc")
     assert abs(auc - SINGLE_HOST_AUC) <= 0.01, auc
+    deployed.timings["train_auc"] = auc
     deployed.job = job
 
     bound = deployed.facade(
