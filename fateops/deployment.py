@@ -41,6 +41,11 @@ TOPOLOGIES = ("mesh", "star")
 SSH_PORT = 22
 COMPOSE_RUNTIME = "compose"
 DEFAULT_COMPOSE_PORT_STEP = 100
+# The images a compose project runs (settings: fate_compose_image_set): fateops, built here (FATE-Flow, RabbitMQ,
+# nginx, serving: the native runtime's federation), or KubeFATE's federatedai/* set (OSX or rollsite, MySQL, ...).
+FATEOPS_IMAGE_SET = "fateops"
+KUBEFATE_IMAGE_SET = "kubefate"
+COMPOSE_IMAGE_SETS = (FATEOPS_IMAGE_SET, KUBEFATE_IMAGE_SET)
 # Published ports of a compose project beyond FATE-Flow's and serving's: Flow field -> (setting, FATE's default).
 COMPOSE_EXTRA_PORTS = {
     "proxy_port": ("fate_proxy_port", 9370),
@@ -279,13 +284,58 @@ def _compose_base_ports(settings: dict[str, Any]) -> dict[str, int]:
     return ports
 
 
+def compose_image_set(settings: dict[str, Any]) -> str:
+    value = settings.get("fate_compose_image_set", FATEOPS_IMAGE_SET)
+    if value not in COMPOSE_IMAGE_SETS:
+        raise UsageError(f"fate_compose_image_set is {value!r} in settings.yml; use fateops or kubefate")
+    return value
+
+
+def _compose_fateops_ports(settings: dict[str, Any]) -> dict[str, int]:
+    """The fateops image set's ports: FATE-Flow's, serving's and the native federation's broker and nginx."""
+    return {
+        "http_port": _setting_port(settings, "fate_flow_http_port", DEFAULT_HTTP_PORT),
+        "grpc_port": _setting_port(settings, "fate_flow_grpc_port", DEFAULT_GRPC_PORT),
+        "serving_port": _setting_port(settings, "fate_serving_port", DEFAULT_SERVING_PORT),
+        "nginx_port": _setting_port(settings, "fate_nginx_http_port", DEFAULT_NGINX_PORT),
+        "rabbitmq_port": _setting_port(settings, "fate_rabbitmq_port", DEFAULT_RABBITMQ_PORT),
+        "rabbitmq_management_port": _setting_port(
+            settings, "fate_rabbitmq_management_port", DEFAULT_RABBITMQ_MANAGEMENT_PORT
+        ),
+        "rabbitmq_dist_port": _setting_port(settings, "fate_rabbitmq_dist_port", DEFAULT_RABBITMQ_DIST_PORT),
+    }
+
+
+def _compose_flow(party_id: int, ports: dict[str, int], image_set: str) -> Flow:
+    if image_set == FATEOPS_IMAGE_SET:
+        return Flow(
+            compose_project(party_id),
+            [party_id],
+            ports["http_port"],
+            ports["grpc_port"],
+            ports["serving_port"],
+            FEDERATED_FLOW,
+            **{name: ports[name] for name in FEDERATION_PORTS},
+        )
+    return Flow(
+        compose_project(party_id),
+        [party_id],
+        ports["http_port"],
+        ports["grpc_port"],
+        ports["serving_port"],
+        extra_ports={key: ports[key] for key in COMPOSE_EXTRA_PORTS},
+    )
+
+
 def plan_compose_flows(
     hosts: dict[str, Host], settings: dict[str, Any], previous: dict[str, list[Flow]] | None = None
 ) -> dict[str, list[Flow]]:
     """One compose project per party. The k-th project on a Docker host publishes every port at base + k*step;
-    a party keeps the slot it was deployed with, so adding a party never moves the others."""
+    a party keeps the slot it was deployed with, so adding a party never moves the others. The fateops image set
+    runs the native runtime's federation (a broker and an nginx per party), the KubeFATE set its own proxy."""
     step = int(settings.get("fate_compose_port_step", DEFAULT_COMPOSE_PORT_STEP))
-    base = _compose_base_ports(settings)
+    image_set = compose_image_set(settings)
+    base = _compose_fateops_ports(settings) if image_set == FATEOPS_IMAGE_SET else _compose_base_ports(settings)
     plans: dict[str, list[Flow]] = {}
     for ip, host in hosts.items():
         kept = {f.party_ids[0]: f for f in (previous or {}).get(ip, []) if f.name == compose_project(f.party_ids[0])}
@@ -300,20 +350,11 @@ def plan_compose_flows(
             slot = next(k for k in range(len(host.party_ids) + len(used_slots) + 1) if k not in used_slots)
             used_slots.add(slot)
             ports = {key: value + slot * step for key, value in base.items()}
-            extra = {key: ports[key] for key in COMPOSE_EXTRA_PORTS}
-            flows.append(
-                Flow(
-                    compose_project(party_id),
-                    [party_id],
-                    ports["http_port"],
-                    ports["grpc_port"],
-                    ports["serving_port"],
-                    extra_ports=extra,
-                )
-            )
+            flows.append(_compose_flow(party_id, ports, image_set))
         seen: dict[int, str] = {}
         for flow in flows:
             named = {"http_port": flow.http_port, "grpc_port": flow.grpc_port, "serving_port": flow.serving_port}
+            named.update({name: getattr(flow, name) for name in FEDERATION_PORTS if getattr(flow, name) is not None})
             for key, port in {**named, **flow.extra_ports}.items():
                 if port in seen or not 0 < port < 65536:
                     raise FateopsError(
@@ -440,6 +481,8 @@ class InstanceDirectories:
     compose_project: str | None = None
     # Image archives shipped for offline Docker hosts: shared by every compose project of the host.
     images: str | None = None
+    # A compose project's copies of uploaded files, where its FATE-Flow container reads them.
+    uploads: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return _present(self)
@@ -563,7 +606,16 @@ def instance_directories(flow: Flow, settings: dict[str, Any]) -> InstanceDirect
     root = base_dir(settings)
     top = root / flow.name
     if flow_runtime(flow) == COMPOSE_RUNTIME:
-        return InstanceDirectories(str(top), compose_project=str(top), images=str(root / "images"))
+        # tables: fateops's records of uploads; uploads: the files FATE-Flow reads (mounted into its container);
+        # serving: the bindings' inputs on their way into the serving container.
+        return InstanceDirectories(
+            str(top),
+            compose_project=str(top),
+            images=str(root / "images"),
+            tables=str(top / "fateops" / "tables"),
+            serving=str(top / "serving"),
+            uploads=str(top / "uploads"),
+        )
     federated = flow.federation != STANDALONE_FLOW
     socket_path = top / "run" / SUPERVISOR_SOCKET
     if len(str(socket_path).encode()) > UNIX_SOCKET_PATH_MAX:
@@ -649,7 +701,7 @@ def plan_federation(
 
 
 def flow_engine(flow: Flow, settings: dict[str, Any]) -> str:
-    if flow_runtime(flow) == COMPOSE_RUNTIME:
+    if flow_runtime(flow) == COMPOSE_RUNTIME and flow.federation != FEDERATED_FLOW:
         return COMPOSE_FEDERATION_ENGINES[int(settings.get("fate_compose_generation", DEFAULT_COMPOSE_GENERATION))]
     return flow.federation
 

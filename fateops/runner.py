@@ -37,8 +37,10 @@ from fateops.ssh_keys import SSH_PORT, host_key_changed_message, host_key_unknow
 from fateops.workspace import Workspace, atomic_write, unsafe_yaml
 
 # The operator's variables ansible-playbook may see: where programs and the controller's pip find things, the
-# locale. Nothing else of the caller's environment reaches a child process.
+# locale, and the Docker engine the operator's docker CLI talks to (compose parties on the controller's host).
+# Nothing else of the caller's environment reaches a child process.
 _PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+DOCKER_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
 _PASSED_ENV_PREFIXES = ("PIP_",)
 # How often (seconds) the run looks at whether it was told to stop.
 _CANCEL_POLL = 0.5
@@ -186,7 +188,9 @@ def host_key_explainer(inventory: dict[str, Any], known_hosts: Path) -> Callable
 
 def child_environment(run_dir: Path) -> dict[str, str]:
     """The whole environment of ansible-playbook: a few of the caller's variables and Ansible's own settings."""
-    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith(_PASSED_ENV_PREFIXES)}
+    env = {
+        k: v for k, v in os.environ.items() if k in _PASSED_ENV or k in DOCKER_ENV or k.startswith(_PASSED_ENV_PREFIXES)
+    }
     env.update(
         {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),

@@ -54,7 +54,10 @@ def parse_docker_version(rc: int, stdout: str, stderr: str, host_label: str = "t
     if "permission denied" in reason.lower():
         fix = "add the connecting user to the docker group or connect as root"
     elif "cannot connect to the docker daemon" in reason.lower():
-        fix = "install Docker Engine and start it (systemctl start docker), or deploy with fate_runtime: native"
+        fix = (
+            "install Docker Engine and start it (systemctl start docker, or make docker in a fateops checkout), "
+            "or deploy with fate_runtime: native"
+        )
     else:
         fix = "check that Docker Engine runs there (docker version), or deploy with fate_runtime: native"
     raise DockerCliError(f"{host_label} has no usable Docker engine ({reason}); {fix}")
@@ -67,7 +70,8 @@ def parse_compose_version(rc: int, stdout: str, stderr: str, minimum: str = MIN_
         reason = " ".join(line.strip() for line in (stderr or text).splitlines() if line.strip())
         raise DockerCliError(
             f"the docker compose v2 plugin is missing ({reason or f'docker compose exited {rc}'}); install "
-            "Docker's docker-compose-plugin package (the v1 docker-compose program is not enough)"
+            "Docker's docker-compose-plugin package, or run make setup in a fateops checkout, which links the "
+            "pinned one (the v1 docker-compose program is not enough)"
         )
     try:
         found = version_tuple(text)

@@ -111,8 +111,8 @@ missing_images:
   elements: str
   sample: [federatedai/osx:2.2.0-release]
 containers:
-  description: The project's containers after the run (before it, in check mode).
-  returned: when state is present or absent
+  description: The project's containers after the run (before it, in check mode; as they are, with state info).
+  returned: always
   type: list
   elements: dict
   sample: [{"service": "fateflow", "name": "confs-9999-fateflow-1", "state": "running", "health": "healthy"}]
@@ -295,6 +295,7 @@ def main() -> None:
         absent(module, compose, result)
     else:
         result["missing_images"] = missing_images(compose, module.params["images"])
+        result["containers"] = as_dicts(compose.containers())
     module.exit_json(**result)
 
 

@@ -74,7 +74,16 @@ STORE_LANE = Lane(
     TEST_BASE_DIR / "lanes" / "store",
     _ports(9680, 9660, 8359),
 )
-LANES = (NETNS_LANE, TRAIN_LANE, MODELS_LANE, DEFAULT_LANE, STORE_LANE)
+# Compose parties (the fateops images) on the Docker engine, on the host's network: ports of their own, broker and
+# nginx included; the second party's are 100 higher (fate_compose_port_step).
+COMPOSE_LANE = Lane(
+    "compose",
+    ("test_compose_e2e.py",),
+    TEST_BASE_DIR / "lanes" / "compose",
+    {**_ports(9880, 9860, 8459), "fate_nginx_http_port": 9800, "fate_rabbitmq_port": 5872,
+     "fate_rabbitmq_management_port": 15872, "fate_rabbitmq_dist_port": 25872},
+)  # fmt: skip
+LANES = (NETNS_LANE, TRAIN_LANE, MODELS_LANE, DEFAULT_LANE, STORE_LANE, COMPOSE_LANE)
 _LANE_OF_MODULE = {module: lane for lane in LANES for module in lane.modules}
 
 

@@ -25,7 +25,8 @@ from fateops.deployment import Host, build_inventory, plan_exchange, plan_flows
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
-SETTINGS = {"fate_runtime": "compose"}
+# KubeFATE's image set (tests/unit/test_compose_fateops_render.py renders the fateops set's project).
+SETTINGS = {"fate_runtime": "compose", "fate_compose_image_set": "kubefate"}
 
 # Published ports of each generation: .env variable -> the contract's port key (an instance's ports).
 PUBLISHED = {
@@ -145,6 +146,7 @@ def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], gen
         "role_path": str(ROLE),
         "ansible_managed": "Ansible managed",
         "fate_runtime": "compose",
+        "fate_compose_image_set": "kubefate",
         "fate_compose_generation": generation,
         "fate_base_dir": str(project.parent),
         "fate_instance": placed(flow, project),
@@ -154,13 +156,13 @@ def render_project(inventory: dict[str, Any], ip: str, flow: dict[str, Any], gen
     templates = Path(templar.template(trust_as_template("{{ fate_compose_templates }}")))
     # The plan puts the project in its own directory under the base dir, named after the project.
     assert flow["directories"]["compose_project"] == f"{top['vars']['fate_base_dir']}/{flow['name']}"
-    for item in ROLE_VARIABLES["fate_compose_layout"][generation]:
+    for item in ROLE_VARIABLES["fate_compose_layout"][f"fate-{generation}"]:
         target = project / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
         source = (templates / f"{item['path']}.j2").read_text()
         target.write_text(templar.template(trust_as_template(source)))
     (project / ".secrets").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
-    route = ROLE_VARIABLES["fate_compose_route_table"][generation]
+    (route,) = ROLE_VARIABLES["fate_compose_route_tables"][f"fate-{generation}"]
     federation = federation_from_dict(
         flow["federation"]["parties"], flow["federation"]["topology"], flow["federation"]["exchange"]
     )

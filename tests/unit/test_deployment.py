@@ -216,7 +216,47 @@ def test_party_flows_from_state():
 
 # ---------------------------------------------------------------------------------------- runtime compose
 
-COMPOSE = {"fate_runtime": "compose"}
+# KubeFATE's image set: its own proxy (OSX), board and serving exchange ports.
+COMPOSE = {"fate_runtime": "compose", "fate_compose_image_set": "kubefate"}
+# The fateops image set (the default): the native federation's broker and nginx, in the compose port slots.
+COMPOSE_FATEOPS = {"fate_runtime": "compose"}
+
+
+def test_compose_fateops_set_plans_the_native_federation_ports_in_compose_slots():
+    hosts = {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [10000, 9999])}
+    plan = deployment.plan_flows(hosts, {**COMPOSE_FATEOPS, "fate_nginx_http_port": 9800})
+    shared = [flow.as_dict() for flow in plan["192.0.2.10"]]
+    assert shared == [
+        {"name": "confs-9999", "party_ids": [9999], "http_port": 9380, "grpc_port": 9360, "serving_port": 8059,
+         "federation": "rabbitmq", "nginx_port": 9800, "rabbitmq_port": 5672, "rabbitmq_management_port": 15672,
+         "rabbitmq_dist_port": 25672},
+        {"name": "confs-10000", "party_ids": [10000], "http_port": 9480, "grpc_port": 9460, "serving_port": 8159,
+         "federation": "rabbitmq", "nginx_port": 9900, "rabbitmq_port": 5772, "rabbitmq_management_port": 15772,
+         "rabbitmq_dist_port": 25772},
+    ]  # fmt: skip
+    assert deployment.Flow.from_dict(shared[1]).as_dict() == shared[1]
+    inventory = deployment.build_inventory(hosts, plan, COMPOSE_FATEOPS)
+    (instance, _) = inventory["all"]["children"]["fate_parties"]["hosts"]["192.0.2.10"]["fate_instances"]
+    assert (instance["runtime"], instance["federation"]["engine"]) == ("compose", "rabbitmq")
+    assert instance["ports"] == {"http": 9380, "grpc": 9360, "serving": 8059, "nginx": 9800, "amqp": 5672,
+                                 "management": 15672, "dist": 25672}  # fmt: skip
+    top = instance["directories"]["compose_project"]
+    assert instance["directories"]["uploads"] == f"{top}/uploads"
+    assert instance["directories"]["tables"] == f"{top}/fateops/tables"
+    # The route model sees each project's broker and nginx, as a native party's.
+    parties = {p["party_id"]: p for p in instance["federation"]["parties"]}
+    assert (parties[10000]["nginx_http_port"], parties[10000]["rabbitmq_port"]) == (9900, 5772)
+    # A broker port of one project must not land on another's.
+    with pytest.raises(FateopsError, match="fate_compose_port_step"):
+        deployment.plan_flows(hosts, {**COMPOSE_FATEOPS, "fate_nginx_http_port": 9480})
+
+
+def test_an_unknown_compose_image_set_is_refused():
+    hosts = {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [9999])}
+    with pytest.raises(
+        UsageError, match=r"fate_compose_image_set is 'docker' in settings\.yml; use fateops or kubefate"
+    ):
+        deployment.plan_flows(hosts, {**COMPOSE, "fate_compose_image_set": "docker"})
 
 
 def test_compose_plans_one_project_per_party_with_offset_ports():

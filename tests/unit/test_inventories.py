@@ -205,12 +205,14 @@ def test_the_example_is_the_host_contract(name: str) -> None:
 
 
 def _planned_instances() -> list[dict[str, Any]]:
-    """The plan's instances for every shape: standalone, federated (mesh and star), compose."""
+    """The plan's instances for every shape: standalone, federated (mesh and star), compose (both image sets)."""
     one = {"192.0.2.10": deployment.Host("192.0.2.10", "root", False, [9999, 10000])}
     two = {**one, "192.0.2.11": deployment.Host("192.0.2.11", "root", False, [10001])}
     star = {"fate_topology": "star", "fate_exchange_host": "192.0.2.1"}
     found = []
-    for hosts, settings in [(one, {}), (two, {}), (two, star), (two, {"fate_runtime": "compose"})]:
+    compose = {"fate_runtime": "compose"}
+    kubefate = {**compose, "fate_compose_image_set": "kubefate"}
+    for hosts, settings in [(one, {}), (two, {}), (two, star), (two, compose), (two, kubefate)]:
         flows = deployment.plan_flows(hosts, settings)
         exchange = deployment.plan_exchange(hosts, settings, None)
         inventory = deployment.build_inventory(hosts, flows, settings, exchange=exchange, removed=[7])

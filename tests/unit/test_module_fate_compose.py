@@ -92,7 +92,7 @@ def test_no_engine_fails_with_the_reason_and_the_fix(monkeypatch):
     assert result["msg"] == (
         "this host has no usable Docker engine (Cannot connect to the Docker daemon at "
         "unix:///var/run/docker.sock. Is the docker daemon running?); install Docker Engine and start it "
-        "(systemctl start docker), or deploy with fate_runtime: native"
+        "(systemctl start docker, or make docker in a fateops checkout), or deploy with fate_runtime: native"
     )
     assert result["rc"] == 1
 
@@ -105,13 +105,16 @@ def test_missing_compose_plugin_fails_clearly(monkeypatch):
     assert outcome == "fail"
     assert "docker compose v2 plugin is missing (docker: unknown command: docker compose" in result["msg"]
     assert "docker-compose-plugin" in result["msg"]
+    assert "make setup" in result["msg"]
 
 
 def test_info_reports_versions(monkeypatch):
-    docker = FakeDocker.after_host_checks()
+    docker = FakeDocker.after_host_checks((("ps",), PS_RUNNING))
     outcome, result = run(monkeypatch, docker, {"state": "info"})
     assert outcome == "exit"
     assert (result["docker_version"], result["compose_version"], result["changed"]) == ("27.3.1", "2.29.7", False)
+    # The project's containers as they are (the preflight checks the ports of a project that is not running).
+    assert result["containers"] and {c["state"] for c in result["containers"]} == {"running"}
 
 
 @pytest.mark.parametrize(

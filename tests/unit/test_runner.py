@@ -60,6 +60,19 @@ def test_child_environment_keeps_no_caller_secret(tmp_path, monkeypatch):
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
 
 
+def test_child_environment_passes_the_callers_docker_engine(tmp_path, monkeypatch):
+    """Compose parties on the controller's host run on the engine the operator's docker CLI uses."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///srv/engine/docker.sock")
+    monkeypatch.setenv("DOCKER_CONTEXT", "parties")
+    monkeypatch.setenv("DOCKER_AUTH_CONFIG", "registry-token")
+    env = child_environment(tmp_path)
+    assert (env["DOCKER_HOST"], env["DOCKER_CONTEXT"]) == ("unix:///srv/engine/docker.sock", "parties")
+    # Only the engine's address and context: nothing else Docker reads (credentials) goes along.
+    assert "DOCKER_AUTH_CONFIG" not in env and "registry-token" not in json.dumps(env)
+    monkeypatch.delenv("DOCKER_HOST")
+    assert "DOCKER_HOST" not in child_environment(tmp_path)
+
+
 def test_values_reach_tasks_literally_and_nothing_secret_is_kept(tmp_path, probe_playbook, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-key")
     marker_extra, marker_inventory = tmp_path / "from-extra-vars", tmp_path / "from-inventory"
