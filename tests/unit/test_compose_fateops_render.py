@@ -19,7 +19,7 @@ from ansible.template import Templar, trust_as_template
 from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import serialize_table
 from ansible_collections.fateops.federation.plugins.module_utils.route_model import federation_from_dict
 from ansible_collections.fateops.federation.plugins.module_utils.route_render import render_table
-from test_compose_render import ROLE, ROLE_VARIABLES, SCHEMA, _dotenv, _interpolate, _trusted
+from test_compose_render import ROLE, ROLE_VARIABLES, SCHEMA, _dotenv, _interpolate, _trusted, assert_mounts_exist
 
 from fateops.deployment import Host, build_inventory, plan_flows
 
@@ -105,12 +105,7 @@ def test_the_project_follows_the_compose_spec_and_runs_our_images(projects) -> N
             # The images have no curl: python asks.
             assert test[0] == "CMD" and test[1] in ("python", "python3") and test[2] == "-c", name
             compile(test[3], f"{name} healthcheck", "exec")
-            for mount in service.get("volumes") or []:
-                source = mount.split(":")[0]
-                if source.startswith("./"):
-                    assert (project / source).exists(), f"{name} mounts {source}, which was not rendered"
-                else:
-                    assert source in compose["volumes"], f"{name} mounts undeclared volume {source}"
+            assert_mounts_exist(project, compose, name, service)
 
 
 def test_services_use_the_plans_ports_and_the_brokers_password(projects) -> None:

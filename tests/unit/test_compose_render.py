@@ -247,12 +247,7 @@ def test_cross_references_inside_a_project(rendered: dict[str, Any], generation:
         for name, service in services.items():
             for dependency in service.get("depends_on") or []:
                 assert dependency in services, f"{name} depends on unknown service {dependency}"
-            for mount in service.get("volumes") or []:
-                source = mount.split(":")[0]
-                if source.startswith("./"):
-                    assert (project / source).exists(), f"{name} mounts {source}, which was not rendered"
-                else:
-                    assert source in compose["volumes"], f"{name} mounts undeclared volume {source}"
+            assert_mounts_exist(project, compose, name, service)
             for file in service.get("env_file") or []:
                 assert (project / file).is_file()
             for mapping in service.get("ports") or []:
@@ -350,3 +345,13 @@ def test_parties_on_one_docker_host_do_not_collide(rendered: dict[str, Any]) -> 
         flows = rendered["inventory"]["all"]["children"]["fate_parties"]["hosts"]["192.0.2.20"]["fate_instances"]
         assert [f["ports"]["http"] for f in flows] == [9380, 9480]
         assert [f["ports"]["proxy"] for f in flows] == [9370, 9470]
+
+
+def assert_mounts_exist(project: Path, compose: dict, name: str, service: dict) -> None:
+    """Every mount of a rendered service: a rendered file or directory of the project, or a declared volume."""
+    for mount in service.get("volumes") or []:
+        source = mount.split(":")[0]
+        if source.startswith("./"):
+            assert (project / source).exists(), f"{name} mounts {source}, which was not rendered"
+        else:
+            assert source in compose["volumes"], f"{name} mounts undeclared volume {source}"
