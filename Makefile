@@ -72,9 +72,9 @@ unit: setup
 	pytest -q tests/unit
 
 # Independent lanes of integration tests (own base dir and ports each, tests/integration/conftest.py) can run side
-# by side in this many pytest-xdist workers. 1 (one after the other) until side by side is measured to win: on 2
-# cores 3 workers took 41 min against 37 one after the other (FATE's task start-up is CPU-bound).
-INTEGRATION_WORKERS ?= 1
+# by side in this many pytest-xdist workers. On 2 cores 2 workers took 26 min against 48 one after the other (3
+# workers were slower than 2: FATE's task start-up is CPU-bound); 1 runs them one after the other.
+INTEGRATION_WORKERS ?= 2
 
 integration: setup docker
 	pytest -q -m integration --durations=25 $(if $(filter-out 1,$(INTEGRATION_WORKERS)),-n $(INTEGRATION_WORKERS) --dist loadgroup) tests/integration

@@ -46,6 +46,15 @@ options:
       - A port held by such a process counts as ours, not as a conflict.
     type: str
     required: true
+  programs:
+    description: Files the party runs that must be installed on the host (RabbitMQ's and nginx's, say).
+    type: list
+    elements: path
+    default: []
+  programs_hint:
+    description: What the failure says to do about missing I(programs).
+    type: str
+    default: install them and deploy again
 extends_documentation_fragment:
   - fateops.federation.attributes
 """
@@ -129,6 +138,8 @@ def main() -> None:
             "min_free_mb": {"type": "int", "default": 4096},
             "ports": {"type": "list", "elements": "int", "default": []},
             "owner_marker": {"type": "str", "required": True},
+            "programs": {"type": "list", "elements": "path", "default": []},
+            "programs_hint": {"type": "str", "default": "install them and deploy again"},
         },
         supports_check_mode=True,
     )
@@ -151,6 +162,10 @@ def main() -> None:
             f"only {free_mb} MiB free under {parent}, {params['min_free_mb']} MiB needed; "
             "free space or move fate_base_dir"
         )
+
+    missing = [program for program in params["programs"] if not os.path.exists(program)]
+    if missing:
+        problems.append(f"{' and '.join(missing)} missing: {params['programs_hint']}")
 
     ports = [port_state(port, params["owner_marker"]) for port in params["ports"]]
     for entry in ports:

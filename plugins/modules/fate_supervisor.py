@@ -10,9 +10,11 @@ DOCUMENTATION = r"""
 module: fate_supervisor
 short_description: Run an instance's supervisord, let it pick up changed programs, restart programs that stopped
 description:
-  - One call for what a deploy asks supervisord - is it running (C(supervisorctl pid)); if not, start it (it
-    starts every program); if so, apply changed program files (C(supervisorctl update)) and restart the programs of
-    I(programs) that are neither running nor starting (a program that gave up, FATAL, is restarted).
+  - One call for what a deploy asks supervisord - is it running; if not, start it (it starts every program); if
+    so, apply changed program files (what C(supervisorctl update) does) and restart the programs of I(programs)
+    that are neither running nor starting (a program that gave up, FATAL, is restarted).
+  - A running supervisord is asked over its XML-RPC interface on the unix socket of the instance's configuration
+    (C([supervisorctl] serverurl), else C([unix_http_server] file)), so no supervisorctl process is started.
   - C(changed) says what happened - supervisord started, program groups updated, programs restarted. Callers
     restart a program for a changed configuration only when this module did not (re)start it already.
   - Check mode starts and updates nothing; it reports what C(supervisorctl reread) would apply.
@@ -70,38 +72,105 @@ states:
   sample: {"fateflow": "RUNNING"}
 """
 
+import configparser
+import http.client
 import os
-import re
+import socket
+import xmlrpc.client
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
 RUNNING_STATES = ("RUNNING", "STARTING")
+# supervisord's XML-RPC fault codes (supervisor.xmlrpc.Faults).
+BAD_NAME = 10
+NOT_RUNNING = 70
+# Seconds one call may take: stopping a program waits up to its stopwaitsecs, starting one its startsecs.
+CALL_TIMEOUT = 120
 
 
-def parse_pid(stdout: str) -> int | None:
-    """supervisord's pid from C(supervisorctl pid), None when it does not answer."""
-    text = stdout.strip()
-    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
 
 
-def parse_groups(stdout: str) -> list[str]:
-    """Program groups named by C(supervisorctl update) or C(reread): C(name: updated process group) and the like."""
-    groups: list[str] = []
-    for line in stdout.splitlines():
-        name, sep, _ = line.partition(":")
-        if sep and name.strip() and " " not in name.strip() and name.strip() not in groups:
-            groups.append(name.strip())
-    return groups
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__()
+        self._path, self._timeout = path, timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixConnection(self._path, self._timeout)
 
 
-def parse_states(stdout: str) -> dict[str, str]:
-    """Program states from C(supervisorctl status NAME ...): C(fateflow   RUNNING   pid 42, uptime 0:01:02)."""
-    states: dict[str, str] = {}
-    for line in stdout.splitlines():
-        fields = line.split()
-        if len(fields) >= 2:
-            states[fields[0]] = fields[1]
-    return states
+def socket_path(config: str) -> str:
+    """The unix socket supervisorctl would talk to: [supervisorctl] serverurl, else [unix_http_server] file."""
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"))
+    parser.read(config)
+    url = parser.get("supervisorctl", "serverurl", fallback="")
+    if url.startswith("unix://"):
+        return url[len("unix://") :]
+    return parser.get("unix_http_server", "file", fallback="")
+
+
+def connect(config: str) -> Any:
+    """supervisord's XML-RPC interface over the instance's unix socket (no supervisorctl process per question)."""
+    return xmlrpc.client.ServerProxy(
+        "http://localhost/RPC2", transport=_UnixTransport(socket_path(config), CALL_TIMEOUT)
+    ).supervisor
+
+
+def answers(rpc: Any) -> bool:
+    try:
+        rpc.getPID()
+    except (OSError, xmlrpc.client.ProtocolError):
+        return False
+    return True
+
+
+def state_of(rpc: Any, program: str) -> str | None:
+    try:
+        return rpc.getProcessInfo(program)["statename"]
+    except xmlrpc.client.Fault as fault:
+        if fault.faultCode == BAD_NAME:
+            return None
+        raise
+
+
+def update(rpc: Any, check_mode: bool) -> list[str]:
+    """What C(supervisorctl update) does (C(reread) in check mode): the groups added, changed or removed."""
+    added, changed, removed = rpc.reloadConfig()[0]
+    if not check_mode:
+        for group in changed + removed:
+            try:
+                rpc.stopProcessGroup(group, True)
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode not in (BAD_NAME, NOT_RUNNING):
+                    raise
+            rpc.removeProcessGroup(group)
+        for group in added + changed:
+            rpc.addProcessGroup(group)
+    return list(dict.fromkeys(added + changed + removed))
+
+
+def restart(rpc: Any, program: str) -> None:
+    try:
+        rpc.stopProcess(program, True)
+    except xmlrpc.client.Fault as fault:
+        if fault.faultCode != NOT_RUNNING:
+            raise
+    rpc.startProcess(program, True)
 
 
 def main() -> None:
@@ -114,14 +183,6 @@ def main() -> None:
         supports_check_mode=True,
     )
     python, config = module.params["python"], module.params["config"]
-    ctl = [python, "-m", "supervisor.supervisorctl", "-c", config]
-
-    def run(*args: str, check: bool = True) -> str:
-        rc, out, err = module.run_command(list(args))
-        if check and rc != 0:
-            last = (err.strip() or out.strip() or f"exit status {rc}").splitlines()[-1]
-            module.fail_json(msg=f"{' '.join(args[2:6])} failed: {last}", cmd=list(args), rc=rc, stdout=out, stderr=err)
-        return out
 
     result = {"changed": False, "started": False, "updated": [], "restarted": []}
     if not os.path.exists(python):
@@ -130,19 +191,28 @@ def main() -> None:
         # In check mode on a new instance: supervisord would be started.
         result.update(changed=True, started=True)
         module.exit_json(**result)
-    if parse_pid(run(*ctl, "pid", check=False)) is None:
+    rpc = connect(config)
+    if not answers(rpc):
         result.update(changed=True, started=True)
         if not module.check_mode:
-            run(python, "-m", "supervisor.supervisord", "-c", config)
+            argv = [python, "-m", "supervisor.supervisord", "-c", config]
+            rc, out, err = module.run_command(argv)
+            if rc != 0:
+                last = (err.strip() or out.strip() or f"exit status {rc}").splitlines()[-1]
+                module.fail_json(msg=f"supervisord -c {config} failed: {last}", cmd=argv, rc=rc, stdout=out, stderr=err)
         module.exit_json(**result)
-    result["updated"] = parse_groups(run(*ctl, "reread" if module.check_mode else "update"))
     programs = module.params["programs"]
-    # status exits non-zero when a program is not running: its output still says which.
-    states = parse_states(run(*ctl, "status", *programs, check=False)) if programs else {}
-    result["states"] = states
-    stopped = [p for p in programs if states.get(p) not in RUNNING_STATES and p not in result["updated"]]
-    if stopped and not module.check_mode:
-        run(*ctl, "restart", *stopped)
+    try:
+        result["updated"] = update(rpc, module.check_mode)
+        states = {program: state_of(rpc, program) for program in programs}
+        result["states"] = {program: state for program, state in states.items() if state is not None}
+        stopped = [p for p in programs if states[p] not in RUNNING_STATES and p not in result["updated"]]
+        if not module.check_mode:
+            for program in stopped:
+                restart(rpc, program)
+    except (xmlrpc.client.Fault, xmlrpc.client.ProtocolError, OSError) as exc:
+        detail = exc.faultString if isinstance(exc, xmlrpc.client.Fault) else str(exc)
+        module.fail_json(msg=f"supervisord of {config} refused: {detail}; see the instance's supervisord.log", **result)
     result.update(restarted=stopped, changed=bool(result["updated"] or stopped))
     module.exit_json(**result)
 

@@ -6,8 +6,10 @@ import ast
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -57,7 +59,8 @@ def _ports(http: int, grpc: int, serving: int) -> dict[str, int]:
     return {"fate_flow_http_port": http, "fate_flow_grpc_port": grpc, "fate_serving_port": serving}
 
 
-# The lanes, longest first: a worker starts on the first lane nobody has taken yet.
+# The lanes, longest first (the compose lane's first test builds the images on a new machine): a worker starts on
+# the first lane nobody has taken yet.
 # Parties on the netns test hosts: their own addresses; instances party-<id> and exchange, beside the default
 # lane's standalone. The session's netns hosts are shared by the lane's two modules.
 NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py", "test_inventories.py"))
@@ -83,7 +86,7 @@ COMPOSE_LANE = Lane(
     {**_ports(9880, 9860, 8459), "fate_nginx_http_port": 9800, "fate_rabbitmq_port": 5872,
      "fate_rabbitmq_management_port": 15872, "fate_rabbitmq_dist_port": 25872},
 )  # fmt: skip
-LANES = (NETNS_LANE, TRAIN_LANE, MODELS_LANE, DEFAULT_LANE, STORE_LANE, COMPOSE_LANE)
+LANES = (NETNS_LANE, COMPOSE_LANE, TRAIN_LANE, DEFAULT_LANE, MODELS_LANE, STORE_LANE)
 _LANE_OF_MODULE = {module: lane for lane in LANES for module in lane.modules}
 
 
@@ -245,6 +248,15 @@ def short_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new workspace directory on a short path: ssh's control sockets live in the workspace, a Unix socket's path
     has at most 108 bytes, and pytest-xdist puts each worker's temporary directories one level deeper."""
     return tmp_path_factory.mktemp("ws") / "workspace"
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A new empty directory on a short path, for a base dir: supervisord's socket lies under it and may have at most
+    107 bytes, which pytest's own temporary directories (deeper still under pytest-xdist) leave too few of."""
+    path = Path(tempfile.mkdtemp(prefix="fo-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

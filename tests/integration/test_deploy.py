@@ -62,12 +62,12 @@ def test_delete_of_never_deployed_is_a_no_op(facade: Facade):
     assert (result.rc, result.out) == (0, "delete success.\n"), result.err
 
 
-def test_port_held_by_foreign_process(facade: Facade, tmp_path: Path):
+def test_port_held_by_foreign_process(facade: Facade, short_dir: Path):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        facade.base_dir = tmp_path / "parties"
+        facade.base_dir = short_dir / "parties"
         facade.settings(fate_flow_http_port=port)
         result = facade("-f", "deploy", "-id", "9999", "-ip", "127.0.0.1")
     assert result.rc != 0
@@ -75,7 +75,7 @@ def test_port_held_by_foreign_process(facade: Facade, tmp_path: Path):
     assert f"port {port} is held by pid" in result.err
     # Nothing half done: no state recorded, nothing created on the host.
     assert facade.state() == {}
-    assert not (tmp_path / "parties").exists()
+    assert not (short_dir / "parties").exists()
 
 
 def test_unreachable_host(facade: Facade, netns_host):

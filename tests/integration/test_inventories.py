@@ -143,10 +143,10 @@ def _removal(inventory: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def parties_dir(tmp_path_factory: pytest.TempPathFactory, fate_runtime: None) -> Path:
+def parties_dir(short_dir: Path, fate_runtime: None) -> Path:
     """A base dir of its own for the example's parties, with the test cache's FATE runtime hard-linked in (the
-    test hosts reach no package index). A short path: supervisord's socket lies under it (at most 107 bytes)."""
-    base_dir = tmp_path_factory.mktemp("parties")
+    test hosts reach no package index)."""
+    base_dir = short_dir
     (base_dir / ".runtime").mkdir(parents=True)
     for runtime in (TEST_BASE_DIR / ".runtime").glob("fate-*"):
         if (runtime / ".complete").exists():
@@ -188,5 +188,4 @@ def test_deploy_check_of_the_deployed_example_passes_and_changes_nothing(
         )
         removed = _deploy(removal, tmp_path)
     assert removed.returncode == 0, _failures(removed)
-    # (processes_under leaves out command lines with "pytest" in them, as every path under tmp_path is.)
     assert processes_with(str(parties_dir)) == {}

@@ -1,93 +1,116 @@
-"""fate_supervisor: supervisorctl's outputs (captured from supervisor 4.2) read into what the deploy acts on, and
-the calls the module makes: start when supervisord does not answer, update and restart what stopped otherwise,
-reread only in check mode."""
+"""fate_supervisor against a real supervisord (the release the party's runtime pins) on a socket of the test's own:
+start when none answers, pick up added and changed programs, restart what stopped, change nothing when all is
+well, and only look in check mode."""
 
 from __future__ import annotations
 
-from typing import Any
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
 from ansible_collections.fateops.federation.plugins.modules import fate_supervisor
 from module_runner import module_exits, run_module  # noqa: F401
 
-UPDATE = "fateflow: stopped\nfateflow: updated process group\nserving: added process group\n"
-REREAD = "fateflow: changed\nserving: available\n"
-STATUS = (
-    "fateflow                         RUNNING   pid 4242, uptime 0:03:12\n"
-    "serving                          FATAL     Exited too quickly (process log may have details)\n"
-)
-NOT_RUNNING = "unix:///data/projects/fate/standalone/run/supervisor.sock no such file\n"
+SLEEPER = f"{sys.executable} -c 'import time; time.sleep(600)'"
 
 
-def test_parsers_read_supervisorctl() -> None:
-    assert fate_supervisor.parse_pid("4242\n") == 4242
-    assert fate_supervisor.parse_pid(NOT_RUNNING) is None
-    assert fate_supervisor.parse_groups(UPDATE) == ["fateflow", "serving"]
-    assert fate_supervisor.parse_groups(REREAD) == ["fateflow", "serving"]
-    assert fate_supervisor.parse_groups("No config updates to processes\n") == []
-    assert fate_supervisor.parse_states(STATUS) == {"fateflow": "RUNNING", "serving": "FATAL"}
+def program(directory: Path, name: str, command: str = SLEEPER) -> None:
+    (directory / f"{name}.conf").write_text(
+        f"[program:{name}]\ncommand={command}\nautorestart=false\nstartsecs=0\nstopwaitsecs=5\n"
+    )
 
 
-def replay(monkeypatch: pytest.MonkeyPatch, answers: dict[str, tuple[int, str]]) -> list[list[str]]:
-    calls: list[list[str]] = []
+class Instance:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.programs = root / "supervisor.d"
+        self.programs.mkdir()
+        self.config = root / "supervisord.conf"
+        sock = root / "supervisor.sock"
+        self.config.write_text(
+            f"[unix_http_server]\nfile={sock}\nchmod=0700\n\n"
+            f"[supervisord]\nlogfile={root}/supervisord.log\npidfile={root}/supervisord.pid\ndirectory={root}\n\n"
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+            f"[supervisorctl]\nserverurl=unix://{sock}\n\n[include]\nfiles = {self.programs}/*.conf\n"
+        )
+        self.args = {"python": sys.executable, "config": str(self.config), "programs": ["fateflow", "serving"]}
 
-    def run_command(self: Any, argv: list[str], **_: Any) -> tuple[int, str, str]:
-        calls.append(argv)
-        verb = argv[5] if "supervisor.supervisorctl" in argv else "supervisord"
-        rc, out = answers.get(verb, (0, ""))
-        return rc, out, ""
+    def ctl(self, *args: str) -> str:
+        argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.config), *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    return calls
+    def state(self, name: str) -> str:
+        return self.ctl("status", name).split()[1]
 
-
-ARGS = {"python": "/i/venv/bin/python", "config": "/i/supervisord.conf", "programs": ["fateflow", "serving"]}
-
-
-@pytest.fixture(autouse=True)
-def venv_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = fate_supervisor.os.path.exists
-    monkeypatch.setattr(fate_supervisor.os.path, "exists", lambda path: path == ARGS["python"] or real(path))
+    def wait_running(self, *names: str) -> None:
+        deadline = time.monotonic() + 20
+        while any(self.state(name) != "RUNNING" for name in names):
+            assert time.monotonic() < deadline, self.ctl("status")
+            time.sleep(0.1)
 
 
-def test_a_missing_venv_is_refused_and_would_start_in_check_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = replay(monkeypatch, {})
-    args = {**ARGS, "python": "/nowhere/venv/bin/python"}
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[Instance]:
+    found = Instance(tmp_path)
+    program(found.programs, "fateflow")
+    yield found
+    found.ctl("shutdown")
+
+
+def test_a_missing_venv_is_refused_and_would_start_in_check_mode(instance: Instance) -> None:
+    args = {**instance.args, "python": "/nowhere/venv/bin/python"}
     kind, result = run_module(fate_supervisor.main, args)
     assert kind == "fail" and "link the instance's venv" in result["msg"]
     kind, result = run_module(fate_supervisor.main, args, check=True)
     assert kind == "exit" and result["changed"] is True and result["started"] is True
-    assert calls == []
 
 
-def test_starts_supervisord_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = replay(monkeypatch, {"pid": (1, NOT_RUNNING)})
-    kind, result = run_module(fate_supervisor.main, ARGS)
+def test_starts_supervisord_that_does_not_answer_and_then_changes_nothing(instance: Instance) -> None:
+    kind, result = run_module(fate_supervisor.main, instance.args, check=True)
+    assert (kind, result["started"]) == ("exit", True)
+    assert not (instance.root / "supervisord.pid").exists()
+
+    kind, result = run_module(fate_supervisor.main, instance.args)
     assert kind == "exit" and result["changed"] is True and result["started"] is True
-    assert calls[-1] == ["/i/venv/bin/python", "-m", "supervisor.supervisord", "-c", "/i/supervisord.conf"]
+    instance.wait_running("fateflow")
+
+    kind, result = run_module(fate_supervisor.main, {**instance.args, "programs": ["fateflow"]})
+    assert kind == "exit", result
+    assert (result["changed"], result["updated"], result["restarted"]) == (False, [], [])
+    assert result["states"] == {"fateflow": "RUNNING"}
 
 
-def test_updates_and_restarts_only_what_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = replay(monkeypatch, {"pid": (0, "4242\n"), "update": (0, ""), "status": (3, STATUS)})
-    kind, result = run_module(fate_supervisor.main, ARGS)
+def test_picks_up_added_and_changed_programs_and_restarts_only_what_stopped(instance: Instance) -> None:
+    assert run_module(fate_supervisor.main, instance.args)[1]["started"]
+    instance.wait_running("fateflow")
+    program(instance.programs, "serving")
+    program(instance.programs, "fateflow", SLEEPER.replace("600", "601"))
+
+    kind, result = run_module(fate_supervisor.main, instance.args, check=True)
     assert kind == "exit" and result["changed"] is True
-    assert result["started"] is False and result["updated"] == [] and result["restarted"] == ["serving"]
-    assert calls[-1][-2:] == ["restart", "serving"]
+    assert sorted(result["updated"]) == ["fateflow", "serving"] and result["restarted"] == []
+    # Check mode only looked.
+    assert "601" not in instance.ctl("status", "fateflow") and "serving" not in instance.ctl("status")
+
+    kind, result = run_module(fate_supervisor.main, instance.args)
+    assert kind == "exit" and sorted(result["updated"]) == ["fateflow", "serving"]
+    instance.wait_running("fateflow", "serving")
+
+    instance.ctl("stop", "serving")
+    kind, result = run_module(fate_supervisor.main, instance.args)
+    assert kind == "exit" and result["changed"] is True
+    assert (result["updated"], result["restarted"], result["states"]["serving"]) == ([], ["serving"], "STOPPED")
+    assert instance.state("serving") == "RUNNING"
 
 
-def test_nothing_to_do_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    running = STATUS.replace("FATAL     Exited too quickly (process log may have details)", "RUNNING   pid 7")
-    calls = replay(monkeypatch, {"pid": (0, "4242\n"), "update": (0, ""), "status": (0, running)})
-    kind, result = run_module(fate_supervisor.main, ARGS)
-    assert kind == "exit" and result["changed"] is False and result["restarted"] == []
-    assert [call[5] for call in calls] == ["pid", "update", "status"]
-
-
-def test_check_mode_rereads_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = replay(monkeypatch, {"pid": (0, "4242\n"), "reread": (0, REREAD), "status": (3, STATUS)})
-    kind, result = run_module(fate_supervisor.main, ARGS, check=True)
-    assert kind == "exit" and result["changed"] is True and result["updated"] == ["fateflow", "serving"]
-    assert [call[5] for call in calls] == ["pid", "reread", "status"]
-    # serving is in an updated group: supervisord restarts it, the module does not.
-    assert result["restarted"] == []
+def test_a_program_that_cannot_start_fails_naming_the_log(instance: Instance) -> None:
+    program(instance.programs, "serving", "/nowhere/serving")
+    assert run_module(fate_supervisor.main, instance.args)[1]["started"]
+    instance.wait_running("fateflow")
+    kind, result = run_module(fate_supervisor.main, instance.args)
+    assert kind == "fail"
+    assert "refused" in result["msg"] and "supervisord.log" in result["msg"]
