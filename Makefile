@@ -84,12 +84,7 @@ molecule: setup docker
 	molecule test -s multiparty
 	@if ! docker info >/dev/null 2>&1; then \
 	  echo "molecule compose: SKIPPED: no Docker engine answers 'docker info' on this host (the compose runtime's rendering and module logic are covered by tests/unit)" >&2; \
-	elif ! docker image inspect $(COMPOSE_SCENARIO_IMAGE) >/dev/null 2>&1; then \
-	  echo "molecule compose: SKIPPED: the engine has no $(COMPOSE_SCENARIO_IMAGE) (the KubeFATE image set this scenario runs) and no registry can be reached; load the set with docker load (the scenario has not moved to the fateops images yet; tests/integration/test_compose_e2e.py runs those)" >&2; \
-	else molecule test -s compose; fi
-
-# molecule/compose runs the KubeFATE image set, which cannot be pulled here: it runs where the engine has it.
-COMPOSE_SCENARIO_IMAGE ?= federatedai/fateflow:2.2.0-release
+	else $(MAKE) --no-print-directory images && FATEOPS_IMAGES_DIR=$(IMAGES_DIR) molecule test -s compose; fi
 
 test: lint unit integration molecule
 

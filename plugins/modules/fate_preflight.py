@@ -55,6 +55,13 @@ options:
     description: What the failure says to do about missing I(programs).
     type: str
     default: install them and deploy again
+  runtime_marker:
+    description:
+      - The file that marks the host's FATE runtime built (C(<runtime>/.complete)). When it is missing the
+        deploy builds the runtime with I(python), so I(python) must be able to make a virtual environment with
+        pip (its C(venv) and C(ensurepip) modules: Debian's python3-venv); otherwise the check fails naming that.
+      - Omitted, the runtime is not looked at.
+    type: path
 extends_documentation_fragment:
   - fateops.federation.attributes
 """
@@ -77,6 +84,10 @@ free_mb:
   description: Free MiB on the filesystem holding I(path).
   returned: always
   type: int
+runtime_present:
+  description: Whether I(runtime_marker) exists (C(null) when it was not given).
+  returned: always
+  type: bool
 ports:
   description: One entry per port, with its state C(free), C(ours) or C(foreign).
   returned: always
@@ -110,19 +121,30 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def _python_version(python: str) -> str | None:
+def _python_says(python: str, code: str) -> str | None:
+    """What python prints running code; None when it does not run or fails."""
     executable = shutil.which(python) or python
     try:
-        out = subprocess.run(
-            [executable, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
+        out = subprocess.run([executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
+
+
+def _python_version(python: str) -> str | None:
+    return _python_says(python, "import sys; print('%d.%d.%d' % sys.version_info[:3])")
+
+
+def _runtime_problem(python: str, marker: str) -> str | None:
+    """Why the runtime can be neither found nor built here; None when it is there or python can build it."""
+    if os.path.exists(marker):
+        return None
+    if _python_says(python, "import venv, ensurepip") is None:
+        return (
+            f"the FATE runtime is not built on this host yet and '{python}' cannot build it (it lacks the venv and "
+            "ensurepip modules): install python3-venv there (apt-get install python3-venv) and deploy again"
+        )
+    return None
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:
@@ -140,6 +162,7 @@ def main() -> None:
             "owner_marker": {"type": "str", "required": True},
             "programs": {"type": "list", "elements": "path", "default": []},
             "programs_hint": {"type": "str", "default": "install them and deploy again"},
+            "runtime_marker": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -167,6 +190,13 @@ def main() -> None:
     if missing:
         problems.append(f"{' and '.join(missing)} missing: {params['programs_hint']}")
 
+    runtime_present = None
+    if params["runtime_marker"]:
+        runtime_present = os.path.exists(params["runtime_marker"])
+        problem = _runtime_problem(params["python"], params["runtime_marker"]) if version else None
+        if problem:
+            problems.append(problem)
+
     ports = [port_state(port, params["owner_marker"]) for port in params["ports"]]
     for entry in ports:
         if not 0 < entry["port"] < 65536:
@@ -175,7 +205,13 @@ def main() -> None:
             holder = f"pid {entry['pid']} ({entry['command'][:80]})" if entry["pid"] else "another user's process"
             problems.append(f"port {entry['port']} is held by {holder}; stop it or set a different port for this party")
 
-    result = {"changed": False, "python_version": version or "", "free_mb": free_mb, "ports": ports}
+    result = {
+        "changed": False,
+        "python_version": version or "",
+        "free_mb": free_mb,
+        "runtime_present": runtime_present,
+        "ports": ports,
+    }
     if problems:
         module.fail_json(msg="; ".join(problems), problems=problems, **result)
     module.exit_json(**result)

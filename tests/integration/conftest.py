@@ -77,11 +77,13 @@ STORE_LANE = Lane(
     TEST_BASE_DIR / "lanes" / "store",
     _ports(9680, 9660, 8359),
 )
-# Compose parties (the fateops images) on the Docker engine, on the host's network: ports of their own, broker and
-# nginx included; the second party's are 100 higher (fate_compose_port_step).
+# Everything that runs containers on the Docker engine, one after the other (the end-to-end test restarts the
+# engine): the images are built (and run) first, then compose parties (the fateops images) on the host's network
+# with ports of their own, broker and nginx included (the second party's are 100 higher, fate_compose_port_step),
+# then the bare container hosts.
 COMPOSE_LANE = Lane(
     "compose",
-    ("test_compose_e2e.py",),
+    ("test_images.py", "test_compose_e2e.py", "test_container_hosts.py"),
     TEST_BASE_DIR / "lanes" / "compose",
     {**_ports(9880, 9860, 8459), "fate_nginx_http_port": 9800, "fate_rabbitmq_port": 5872,
      "fate_rabbitmq_management_port": 15872, "fate_rabbitmq_dist_port": 25872},
@@ -272,6 +274,11 @@ def fate_flow_info(port: int = 9380, host: str = "127.0.0.1") -> dict:
 def listening(port: int) -> bool:
     out = subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
     return bool(out.strip())
+
+
+def files_containing(root: Path, secret: str) -> list[Path]:
+    """The files under root whose bytes hold secret (a password, a token)."""
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_socket() and secret.encode() in p.read_bytes()]
 
 
 def processes_with(*words: str) -> dict[int, str]:

@@ -5,8 +5,9 @@ path (playbooks/images.yml, what `make images` runs; warm it only looks the tags
 two compose projects on this Docker host (the second with shifted ports), a re-deploy changes nothing, the
 breast data is uploaded, hetero_lr trains once with the AUC of the native runtime, load_bind and predict give
 FATE's own score, a third party joins and leaves in place (the others' FATE-Flow containers keep running), a
-killed FATE-Flow container comes back, and delete keeps the named volumes: a re-deploy finds the uploaded tables
-and the bindings still there. One deployment and one training are shared by the module's tests.
+killed FATE-Flow or serving container comes back, so do both projects after the engine restarts, and delete keeps
+the named volumes: a re-deploy finds the uploaded tables and the bindings still there. One deployment and one
+training are shared by the module's tests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,7 @@ GUEST, HOST, THIRD = 31, 32, 33
 PROJECTS = [f"confs-{party}" for party in (GUEST, HOST, THIRD)]
 STEP = 100
 PROJECT = "composed"
+SERVICES = ("fateflow", "rabbitmq", "nginx", "serving")
 SERVICE = "composed_lr"
 # Where make docker's engine listens unless the caller names another one (DOCKER_HOST).
 DEFAULT_ENGINE = f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
@@ -75,6 +77,8 @@ class Deployment:
     facade: ComposeFacade
     ports: dict[str, int]
     data: dict
+    # The tags make images recorded, by image.
+    images: dict[str, str]
     # Seconds each step took (and the train AUC), written to stderr at the end.
     timings: dict[str, float] = field(default_factory=dict)
     job: dict = field(default_factory=dict)
@@ -145,14 +149,15 @@ def deployed(built_images: dict, datasets, tmp_path_factory) -> Iterator[Deploym
     facade = ComposeFacade(short_workspace(tmp_path_factory), COMPOSE_LANE.base_dir)
     facade.settings(
         fate_runtime="compose",
-        fate_images_built=built_images["fate_images_built"],
-        fate_compose_image_archives=built_images["fate_compose_image_archives"],
+        # make images' record, where this run's make images wrote it (the cache of the suite); its default is
+        # where make images keeps it on a machine of its own.
+        fate_images_record=str(IMAGES_CACHE / "archives" / "fate-images.yml"),
         fate_compose_pull="never",
         # The training is compared with the native runtime's with the same options (conftest.SHORT_TRAINING_AUC).
         fate_job_options={"hetero_lr": SHORT_TRAINING},
         **COMPOSE_LANE.ports,
     )
-    deployment = Deployment(facade, COMPOSE_LANE.ports, datasets["breast"])
+    deployment = Deployment(facade, COMPOSE_LANE.ports, datasets["breast"], built_images["fate_images_built"])
     started = time.monotonic()
     up = _deploy(facade, GUEST, HOST)
     deployment.timings["deploy_cold"] = time.monotonic() - started
@@ -165,10 +170,11 @@ def deployed(built_images: dict, datasets, tmp_path_factory) -> Iterator[Deploym
 
 
 def test_two_projects_run_our_images_and_a_redeploy_changes_nothing(deployed: Deployment) -> None:
-    images = set(deployed.facade.home.joinpath("settings.yml").read_text().split())
+    # The tags make images recorded (settings.yml names none).
+    images = set(deployed.images.values())
     running = {}
     for party in (GUEST, HOST):
-        for service in ("fateflow", "rabbitmq", "nginx", "serving"):
+        for service in SERVICES:
             name = f"confs-{party}-{service}-1"
             state = json.loads(_docker("inspect", "--format", "{{json .}}", name).stdout)
             assert state["State"]["Status"] == "running", name
@@ -176,7 +182,7 @@ def test_two_projects_run_our_images_and_a_redeploy_changes_nothing(deployed: De
             assert state["HostConfig"]["RestartPolicy"]["Name"] == "always", name
             # Image references from fate_images_built, never a registry's.
             assert state["Config"]["Image"].startswith("fateops/"), name
-            assert any(state["Config"]["Image"] in word for word in images), name
+            assert state["Config"]["Image"] in images, name
             running[name] = state["State"]["StartedAt"]
         # Each project's FATE-Flow answers on the plan's port (the host's 100 higher).
         assert deployed.flow(party).server_info()
@@ -253,24 +259,74 @@ def test_a_third_party_joins_and_leaves_in_place(deployed: Deployment) -> None:
     assert {name: _started_at(name) for name in flows} == before
 
 
-def test_a_killed_fateflow_container_comes_back(deployed: Deployment) -> None:
-    """FATE-Flow's server process dies (SIGKILL, as the kernel's OOM killer would): its container ends and the
-    restart policy starts it again. (`docker kill` would count as stopping it by hand, which no policy undoes.)"""
-    name = f"confs-{HOST}-fateflow-1"
-    before = _started_at(name)
-    # The children of the container's PID 1 (tini): FATE-Flow's server.
-    _docker("exec", name, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)")
-    deadline = time.monotonic() + 180
+def _predicts_as_trained(deployed: Deployment) -> bool:
+    """The served probabilities of the rows the training test kept equal FATE's scores (False while not serving)."""
+    for row_id, score in deployed.job["scores"].items():
+        rc, answer = predict(deployed.facade, SERVICE, f"id={row_id}", *guest_row(deployed.data["guest"], row_id))
+        if rc != 0 or answer.get("retcode") != 0:
+            return False
+        assert abs(answer["prob"] - score) < 1e-6, (row_id, answer, score)
+    return True
+
+
+def _flows_answer(deployed: Deployment) -> bool:
+    try:
+        return all(deployed.flow(party).server_info() for party in (GUEST, HOST))
+    except (OSError, FateFlowError):
+        return False  # still starting
+
+
+def _wait_until_back(before: dict[str, str], ready: Callable[[], bool], timeout: float = 240) -> None:
+    """Every container of before runs again, started since (its StartedAt moved), and ready() holds."""
+    deadline = time.monotonic() + timeout
     while True:
-        state = json.loads(_docker("inspect", "--format", "{{json .State}}", name).stdout)
-        if state["Running"] and state["StartedAt"] != before:
-            try:
-                if deployed.flow(HOST).server_info():
-                    break
-            except (OSError, FateFlowError):
-                pass  # still starting
-        assert time.monotonic() < deadline, f"{name} did not come back: {state}"
+        states = {name: json.loads(_docker("inspect", "--format", "{{json .State}}", name).stdout) for name in before}
+        back = all(state["Running"] and state["StartedAt"] != before[name] for name, state in states.items())
+        if back and ready():
+            return
+        assert time.monotonic() < deadline, f"not back within {timeout} s: {states}"
         time.sleep(2)
+
+
+def _kill_main_process(container: str) -> None:
+    """The container's main process dies (SIGKILL, as the kernel's OOM killer would): the children of its PID 1
+    (tini). The container ends and its restart policy starts it again; `docker kill` would count as stopping it by
+    hand, which no policy undoes."""
+    _docker("exec", container, "sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)")
+
+
+def test_a_killed_fateflow_container_comes_back(deployed: Deployment) -> None:
+    name = f"confs-{HOST}-fateflow-1"
+    before = {name: _started_at(name)}
+    _kill_main_process(name)
+    _wait_until_back(before, lambda: _flows_answer(deployed))
+
+
+def test_a_killed_serving_container_comes_back_with_its_bindings(deployed: Deployment) -> None:
+    assert deployed.job, "the training test did not train"
+    name = f"confs-{GUEST}-serving-1"
+    before = {name: _started_at(name)}
+    _kill_main_process(name)
+    _wait_until_back(before, lambda: _predicts_as_trained(deployed))
+
+
+def test_a_restarted_engine_brings_the_parties_back(deployed: Deployment) -> None:
+    """The engine stops (its containers with it) and starts again: the restart policy starts every service of
+    both projects, FATE-Flow answers and the bindings serve as before, with no deploy in between."""
+    assert deployed.job, "the training test did not train"
+    # Only an engine of make docker's can be restarted from here (tools/docker-engine, its pid file).
+    assert _engine() == DEFAULT_ENGINE, f"DOCKER_HOST={_engine()}: this test restarts make docker's engine; unset it"
+    names = [f"confs-{party}-{service}-1" for party in (GUEST, HOST) for service in SERVICES]
+    before = {name: _started_at(name) for name in names}
+    engine = [str(REPO / "tools" / "docker-engine"), "{}", str(TEST_CACHE / "docker")]
+    env = {**os.environ, "DOCKER_HOST": DEFAULT_ENGINE}
+    for action in ("stop", "start"):
+        argv = [action if word == "{}" else word for word in engine]
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+        assert run.returncode == 0, run.stderr
+    started = time.monotonic()
+    _wait_until_back(before, lambda: _flows_answer(deployed) and _predicts_as_trained(deployed))
+    deployed.timings["engine_restart_back"] = time.monotonic() - started
 
 
 def test_delete_keeps_the_volumes_and_a_redeploy_finds_tables_and_bindings(deployed: Deployment) -> None:
@@ -286,7 +342,4 @@ def test_delete_keeps_the_volumes_and_a_redeploy_finds_tables_and_bindings(deplo
     assert deployed.flow(GUEST).query_table(PROJECT, f"guest_{GUEST}")
     assert deployed.flow(HOST).query_table(PROJECT, f"host_{HOST}")
     # The bindings live in the serving volumes too: the service answers as before.
-    for row_id, score in deployed.job["scores"].items():
-        rc, answer = predict(deployed.facade, SERVICE, f"id={row_id}", *guest_row(deployed.data["guest"], row_id))
-        assert rc == 0 and answer["retcode"] == 0, answer
-        assert abs(answer["prob"] - score) < 1e-6, (row_id, answer, score)
+    assert _predicts_as_trained(deployed)

@@ -24,6 +24,8 @@ from fateops.workspace import Workspace
 from tests.harness.fixtures import netns_harness  # noqa: F401  (a session fixture, shared with other modules)
 from tests.harness.netns_hosts import Harness, HarnessConfig, TestHost, down, up
 
+from .conftest import files_containing
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
@@ -34,10 +36,6 @@ def _ssh(workspace: Workspace, host: TestHost, user: str, command: str) -> subpr
     # BatchMode: never fall back to asking for a password; ConnectTimeout: bounded.
     argv += ["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
     return subprocess.run([*argv, f"{user}@{host.ip}", command], capture_output=True, text=True, timeout=30)
-
-
-def _files_containing(root: Path, secret: str) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_socket() and secret.encode() in p.read_bytes()]
 
 
 @pytest.fixture
@@ -99,7 +97,7 @@ def test_password_once_then_key(tmp_path: Path, two_hosts: list[TestHost], all_l
     assert sorted(runner.stats["ok"]) == sorted(h.name for h in two_hosts)
 
     # The password reached no file of the workspace (keys, known_hosts, runner artifacts) and no log record.
-    assert _files_containing(workspace.home, password) == []
+    assert files_containing(workspace.home, password) == []
     assert password not in all_logs.text
 
 
@@ -135,7 +133,7 @@ def test_wrong_password_on_a_fresh_workspace(tmp_path: Path, two_hosts: list[Tes
         bootstrap_host(workspace, host.ip, host.ssh_port, host.user, "not-" + host.password)
     assert str(caught.value) == f"authentication failed for {host.user}@{host.ip}; check the -pw value"
     assert not ssh_paths(workspace).known_hosts.exists()
-    assert _files_containing(workspace.home, host.password) == []
+    assert files_containing(workspace.home, host.password) == []
 
 
 def test_root_with_a_key_only(tmp_path: Path, netns_harness: Harness):  # noqa: F811

@@ -8,6 +8,7 @@ password and the native runtime's route tables."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 from ansible_collections.fateops.federation.plugins.module_utils.route_codecs import serialize_table
 from ansible_collections.fateops.federation.plugins.module_utils.route_model import federation_from_dict
@@ -171,3 +173,33 @@ def test_the_fateops_set_is_refused_without_its_images_in_the_preflight() -> Non
     message = templar.template(trust_as_template(check["ansible.builtin.assert"]["fail_msg"]))
     lacking = re.search(r"lacks the tags of ([a-z, ]+): run make images \(playbooks/images\.yml\)", message)
     assert lacking and sorted(lacking.group(1).split(", ")) == ["nginx", "rabbitmq", "serving"], message
+
+
+def _images_as_the_role_reads_them(**variables: Any) -> tuple[dict, list]:
+    # The defaults look the record up (the file lookup); the collection finder is set up already.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        init_plugin_loader()
+    templar = Templar(loader=DataLoader(), variables={**ROLE_VARIABLES, "role_path": str(ROLE), **variables})
+    return (
+        templar.template(trust_as_template("{{ fate_compose_fateops_images }}")),
+        templar.template(trust_as_template("{{ fate_compose_image_archives }}")),
+    )
+
+
+def test_the_images_come_from_make_images_record_when_settings_name_none(tmp_path: Path) -> None:
+    """make images' record on the controller gives the tags and archives, so settings.yml needs neither; what
+    settings give wins, a missing record gives nothing (the preflight then names make images), and the kubefate
+    set takes no archive of the fateops set's."""
+    archives = [str(tmp_path / "fateops-fateflow-2.2.0-0123456789ab.tar")]
+    record = tmp_path / "fate-images.yml"
+    record.write_text(
+        "# Written by playbooks/images.yml\n"
+        + yaml.safe_dump({"fate_images_built": BUILT, "fate_compose_image_archives": archives})
+    )
+    assert _images_as_the_role_reads_them(fate_images_record=str(record)) == (BUILT, archives)
+    given = {"fateflow": "fateops/fateflow:mine"}
+    assert _images_as_the_role_reads_them(fate_images_record=str(record), fate_images_built=given) == (
+        given, archives)  # fmt: skip
+    assert _images_as_the_role_reads_them(fate_images_record=str(tmp_path / "none.yml")) == ({}, [])
+    assert _images_as_the_role_reads_them(fate_images_record=str(record), fate_compose_image_set="kubefate")[1] == []

@@ -245,3 +245,32 @@ def test_every_role_that_reads_the_contract_validates_all_of_it() -> None:
         assert set(instance) <= set(spec)
         for record in ("directories", "ports", "files"):
             assert set(instance.get(record, {})) <= set(spec[record]["options"])
+
+
+def test_the_compose_scenario_gives_the_contract_the_plan_makes_of_its_parties() -> None:
+    """molecule/compose writes its host contract out (molecule has no inventory plugin); it must be the plan's
+    for guest 9999 and host 10000 on one Docker host with its settings, or the scenario tests something the
+    facade never deploys."""
+    base = "/cache/test-compose"
+    text = (ROOT / "molecule" / "compose" / "molecule.yml").read_text(encoding="utf-8")
+    scenario = yaml.safe_load(text.replace("${FATEOPS_TEST_CACHE:-/var/cache/fateops-test}", "/cache"))
+    inventory = scenario["provisioner"]["inventory"]
+    group, host = inventory["group_vars"]["all"], inventory["host_vars"]["localhost"]
+    settings = {
+        "fate_runtime": "compose",
+        "fate_base_dir": base,
+        "fate_flow_http_port": 10080,
+        "fate_flow_grpc_port": 10060,
+        "fate_serving_port": 10059,
+        "fate_nginx_http_port": 10090,
+        "fate_rabbitmq_port": 10072,
+        "fate_rabbitmq_management_port": 10073,
+        "fate_rabbitmq_dist_port": 10074,
+    }
+    parties = [{"party_id": 9999, "host": "127.0.0.1"}, {"party_id": 10000, "host": "127.0.0.1"}]
+    made = deployment.plan_inventory(parties, settings, {"127.0.0.1": {"ansible_connection": "local"}})
+    made_host = made["all"]["children"]["fate_parties"]["hosts"]["127.0.0.1"]
+    assert host["fate_instances"] == made_host["fate_instances"]
+    assert host["fate_party_ids"] == made_host["fate_party_ids"]
+    for name in ("fate_runtime", "fate_base_dir", "fate_model_temp_dir", "fate_federation", "fate_serving_peers"):
+        assert group[name] == made["all"]["vars"][name], name
