@@ -86,7 +86,9 @@ molecule: setup docker
 	  echo "molecule compose: SKIPPED: no Docker engine answers 'docker info' on this host (the compose runtime's rendering and module logic are covered by tests/unit)" >&2; \
 	else $(MAKE) --no-print-directory images && FATEOPS_IMAGES_DIR=$(IMAGES_DIR) molecule test -s compose; fi
 
-test: lint unit integration molecule
+# The molecule scenarios run inside the integration tests, as lanes beside the others (tests/integration/
+# test_molecule.py, test_molecule_compose.py); make molecule runs them on their own.
+test: lint unit integration
 
 benchmarks: setup
 	$(PY) benchmarks/deploy.py

@@ -83,12 +83,15 @@ STORE_LANE = Lane(
 # then the bare container hosts.
 COMPOSE_LANE = Lane(
     "compose",
-    ("test_images.py", "test_compose_e2e.py", "test_container_hosts.py"),
+    ("test_images.py", "test_compose_e2e.py", "test_container_hosts.py", "test_molecule_compose.py"),
     TEST_BASE_DIR / "lanes" / "compose",
     {**_ports(9880, 9860, 8459), "fate_nginx_http_port": 9800, "fate_rabbitmq_port": 5872,
      "fate_rabbitmq_management_port": 15872, "fate_rabbitmq_dist_port": 25872},
 )  # fmt: skip
-LANES = (NETNS_LANE, COMPOSE_LANE, TRAIN_LANE, DEFAULT_LANE, MODELS_LANE, STORE_LANE)
+# The molecule scenarios of the native runtime (molecule/default on ports of its own, molecule/multiparty on netns
+# hosts of its own); molecule/compose is the compose lane's.
+MOLECULE_LANE = Lane("molecule", ("test_molecule.py",))
+LANES = (NETNS_LANE, COMPOSE_LANE, TRAIN_LANE, DEFAULT_LANE, MODELS_LANE, STORE_LANE, MOLECULE_LANE)
 _LANE_OF_MODULE = {module: lane for lane in LANES for module in lane.modules}
 
 

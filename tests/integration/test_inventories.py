@@ -157,10 +157,12 @@ def parties_dir(short_dir: Path, fate_runtime: None) -> Path:
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_deploy_check_of_the_deployed_example_passes_and_changes_nothing(
     name: str,
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     parties_dir: Path,
     example_harness: Harness,
 ) -> None:
+    # A short path: the copy's workspace holds ssh's control sockets (at most 107 bytes).
+    tmp_path = tmp_path_factory.mktemp("inv")
     hosts = render_copy(name, tmp_path, example_harness, parties_dir)
     inventory = tmp_path / "inventory"
     try:
