@@ -219,7 +219,7 @@ def _build_runtime(inventory: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def fate_runtime(tmp_path_factory) -> None:
     """The FATE runtime under TEST_BASE_DIR, built once (reused while its pins do not change) before any lane
     deploys, and linked from every lane's base dir. Built from the root namespace: the netns test hosts reach no
@@ -233,6 +233,26 @@ def fate_runtime(tmp_path_factory) -> None:
             if lane.base_dir != TEST_BASE_DIR and not link.is_symlink():
                 lane.base_dir.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(TEST_BASE_DIR / ".runtime")
+
+
+# Test modules that run no native party: the Docker lane's and the compose ones. They do not wait for the FATE
+# runtime, so on a new machine the images build while the runtime does.
+WITHOUT_NATIVE_PARTIES = {
+    "test_images.py",
+    "test_compose_e2e.py",
+    "test_container_hosts.py",
+    "test_molecule_compose.py",
+    "test_compose_role.py",
+    "test_compose_facade.py",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def native_runtime(request: pytest.FixtureRequest) -> None:
+    """fate_runtime for every module that runs native parties, before its own module fixtures deploy any (an
+    autouse fixture comes first within its scope; a session fixture that deploys asks for fate_runtime itself)."""
+    if request.path.name not in WITHOUT_NATIVE_PARTIES:
+        request.getfixturevalue("fate_runtime")
 
 
 @pytest.fixture(scope="module")
@@ -417,7 +437,7 @@ class TrainedModel:
 
 
 @pytest.fixture(scope="session")
-def models_lane_model(tmp_path_factory) -> Iterator[TrainedModel]:
+def models_lane_model(tmp_path_factory, fate_runtime: None) -> Iterator[TrainedModel]:
     """One hetero LR model on the models lane, trained once for its modules: test_job_options reads the job and
     its outputs back, then test_migrate migrates the model (and deletes these parties: it runs last, see LANES)."""
     sys.path.insert(0, str(REPO / "examples"))
