@@ -49,7 +49,7 @@ class ContainerHarnessError(RuntimeError):
 class ContainerHarnessConfig:
     count: int = 2
     prefix: str = "foc"
-    subnet: str = "10.77.3.0/24"
+    subnet: str = "10.77.5.0/24"
     # Where the bare image's rootfs tar is kept (the images cache of make images).
     cache_dir: Path = Path("/var/lib/fateops/images")
     # The engine (DOCKER_HOST); empty: the docker CLI's default.
@@ -248,7 +248,8 @@ def up(config: ContainerHarnessConfig) -> ContainerHarness:
     )
     hosts = []
     for index in range(1, config.count + 1):
-        host = ContainerHost(config.host_name(index), config.host_ip(index), secrets.token_urlsafe(18))
+        # A letter first: a password that starts with "-" reads as a flag on script.py's command line.
+        host = ContainerHost(config.host_name(index), config.host_ip(index), "p" + secrets.token_urlsafe(18))
         _start(config, tag, host)
         hosts.append(host)
     for host in hosts:

@@ -102,7 +102,7 @@ def test_a_bare_host_takes_the_root_password_once_then_stops_before_changing_any
     assert (again.rc, again.out) == (1, "deploy failure.\n"), again.err[-3000:]
     # (whichever host's check ends first is the one named)
     (line,) = _error_lines(again.err)
-    assert line.split(": ", 2)[2] == errors[0].split(": ", 2)[2], line
+    assert line.split(": ", 3)[3] == errors[0].split(": ", 3)[3], line
 
 
 def test_a_host_cut_off_the_network_is_named(
@@ -116,8 +116,9 @@ def test_a_host_cut_off_the_network_is_named(
     finally:
         harness.reconnect(host)
     assert (result.rc, result.out) == (1, "deploy failure.\n"), result.err[-3000:]
-    errors = [line for line in result.err.splitlines() if "error" in line]
-    assert errors and host.ip in errors[-1], result.err[-2000:]
+    # One line naming the host and what to check, before anything was sent.
+    (line,) = _error_lines(result.err)
+    assert f"host {host.ip} is unreachable" in line and "check the address" in line, line
     assert files_containing(facade.home, host.password) == []
 
 
