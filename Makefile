@@ -72,8 +72,8 @@ unit: setup
 	pytest -q tests/unit
 
 # Independent lanes of integration tests (own base dir and ports each, tests/integration/conftest.py) can run side
-# by side in this many pytest-xdist workers. On 2 cores 2 workers took 26 min against 48 one after the other (3
-# workers were slower than 2: FATE's task start-up is CPU-bound); 1 runs them one after the other.
+# by side in this many pytest-xdist workers. On 2 cores, with warm caches, 2 workers took 35 min (molecule
+# included) against 48 one after the other without molecule; 1 runs them one after the other.
 INTEGRATION_WORKERS ?= 2
 
 integration: setup docker

@@ -299,6 +299,15 @@ def listening(port: int) -> bool:
     return bool(out.strip())
 
 
+# The socket of make docker's engine (tools/docker-engine under the test cache).
+MAKE_DOCKER_ENGINE = f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
+
+
+def docker_engine() -> str:
+    """The Docker engine the tests use: the caller's DOCKER_HOST, else make docker's."""
+    return os.environ.get("DOCKER_HOST") or MAKE_DOCKER_ENGINE
+
+
 def files_containing(root: Path, secret: str) -> list[Path]:
     """The files under root whose bytes hold secret (a password, a token)."""
     return [p for p in root.rglob("*") if p.is_file() and not p.is_socket() and secret.encode() in p.read_bytes()]

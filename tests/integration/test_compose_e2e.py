@@ -29,12 +29,14 @@ from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 im
 
 from .conftest import (
     COMPOSE_LANE,
+    MAKE_DOCKER_ENGINE,
     REPO,
     SHORT_TRAINING,
     SHORT_TRAINING_AUC,
     TEST_CACHE,
     Facade,
     Result,
+    docker_engine,
     guest_row,
     metric,
     predict,
@@ -51,13 +53,11 @@ STEP = 100
 PROJECT = "composed"
 SERVICES = ("fateflow", "rabbitmq", "nginx", "serving")
 SERVICE = "composed_lr"
-# Where make docker's engine listens unless the caller names another one (DOCKER_HOST).
-DEFAULT_ENGINE = f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
 IMAGES_CACHE = TEST_CACHE / "images"
 
 
 def _engine() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE
+    return docker_engine()
 
 
 def _docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -315,11 +315,12 @@ def test_a_restarted_engine_brings_the_parties_back(deployed: Deployment) -> Non
     both projects, FATE-Flow answers and the bindings serve as before, with no deploy in between."""
     assert deployed.job, "the training test did not train"
     # Only an engine of make docker's can be restarted from here (tools/docker-engine, its pid file).
-    assert _engine() == DEFAULT_ENGINE, f"DOCKER_HOST={_engine()}: this test restarts make docker's engine; unset it"
+    current = _engine()
+    assert current == MAKE_DOCKER_ENGINE, f"DOCKER_HOST={current}: this test restarts make docker's engine; unset it"
     names = [f"confs-{party}-{service}-1" for party in (GUEST, HOST) for service in SERVICES]
     before = {name: _started_at(name) for name in names}
     engine = [str(REPO / "tools" / "docker-engine"), "{}", str(TEST_CACHE / "docker")]
-    env = {**os.environ, "DOCKER_HOST": DEFAULT_ENGINE}
+    env = {**os.environ, "DOCKER_HOST": MAKE_DOCKER_ENGINE}
     for action in ("stop", "start"):
         argv = [action if word == "{}" else word for word in engine]
         run = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)

@@ -9,7 +9,6 @@ are refused naming the host."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,9 @@ from fateops.ssh_keys import ssh_paths
 from fateops.workspace import Workspace
 from tests.harness.container_hosts import ContainerHarness, ContainerHarnessConfig, ContainerHarnessError, down, up
 
-from .conftest import TEST_CACHE, Facade, files_containing, short_workspace
+from .conftest import TEST_CACHE, Facade, docker_engine, files_containing, short_workspace
 
 pytestmark = pytest.mark.integration
-
-# Where make docker's engine listens unless the caller names another one (DOCKER_HOST).
-DEFAULT_ENGINE = f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
 
 
 class HostFacade(Facade):
@@ -40,9 +36,7 @@ class HostFacade(Facade):
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator[ContainerHarness]:
-    config = ContainerHarnessConfig(
-        count=2, cache_dir=TEST_CACHE / "images", docker_host=os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE
-    )
+    config = ContainerHarnessConfig(count=2, cache_dir=TEST_CACHE / "images", docker_host=docker_engine())
     try:
         hosts = up(config)
     except ContainerHarnessError as exc:

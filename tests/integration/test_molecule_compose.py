@@ -5,16 +5,13 @@ the images and wrote their record where the scenario reads it."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .conftest import TEST_CACHE
+from .conftest import TEST_CACHE, docker_engine
 from .molecule_run import run_scenario
 
 pytestmark = pytest.mark.integration
 
 
 def test_two_compose_projects_converge_idempotently_and_verify() -> None:
-    engine = os.environ.get("DOCKER_HOST") or f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
-    run_scenario("compose", DOCKER_HOST=engine, FATEOPS_IMAGES_DIR=str(TEST_CACHE / "images"))
+    run_scenario("compose", DOCKER_HOST=docker_engine(), FATEOPS_IMAGES_DIR=str(TEST_CACHE / "images"))
