@@ -129,6 +129,31 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return LaneScheduling(config, log)
 
 
+_LANE_TIMES: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each lane's first start, last stop and summed test time (setup, call and teardown), for the summary."""
+    lane = lane_of(report.nodeid)
+    name = lane.name if lane else "other"
+    start, stop = _LANE_TIMES.setdefault(name, [report.start, report.stop, 0.0])[:2]
+    _LANE_TIMES[name][:3] = [min(start, report.start), max(stop, report.stop), _LANE_TIMES[name][2] + report.duration]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Where the integration suite's time goes, lane by lane: a lane runs on one worker, so its span bounds the
+    suite from below."""
+    if not _LANE_TIMES:
+        return
+    terminalreporter.section("lanes")
+    origin = min(start for start, _, _ in _LANE_TIMES.values())
+    for name, (start, stop, busy) in sorted(_LANE_TIMES.items(), key=lambda item: item[1][0]):
+        terminalreporter.write_line(
+            f"{name:10} from {start - origin:6.0f} s to {stop - origin:6.0f} s: span {stop - start:6.0f} s,"
+            f" in tests {busy:6.0f} s"
+        )
+
+
 # Train AUC of hetero LR on the example breast data with one standalone FATE-Flow (guest, host and arbiter id 1),
 # as measured when the single-host path was built; every training test, single- or multi-host, must stay within
 # 0.01 of it.
