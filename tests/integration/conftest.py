@@ -129,15 +129,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return LaneScheduling(config, log)
 
 
-_LANE_TIMES: dict[str, list[float]] = {}
+_LANE_TIMES: dict[str, tuple[float, float, float]] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Each lane's first start, last stop and summed test time (setup, call and teardown), for the summary."""
     lane = lane_of(report.nodeid)
     name = lane.name if lane else "other"
-    start, stop = _LANE_TIMES.setdefault(name, [report.start, report.stop, 0.0])[:2]
-    _LANE_TIMES[name][:3] = [min(start, report.start), max(stop, report.stop), _LANE_TIMES[name][2] + report.duration]
+    start, stop, busy = _LANE_TIMES.get(name, (report.start, report.stop, 0.0))
+    _LANE_TIMES[name] = (min(start, report.start), max(stop, report.stop), busy + report.duration)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
