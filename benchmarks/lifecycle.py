@@ -18,32 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "collections"))
-sys.path.insert(0, str(ROOT / "examples"))
-
-import data as example_data
-from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import build_dag, predict_dag
-from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
-
-PARTIES = ["-id", "9999", "10000", "-ip", "127.0.0.1", "127.0.0.1"]
-POLL = 2.0
-FLOW = FateFlowClient(port=9380, timeout=30)
-
-
-def facade(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "script.py"), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        sys.exit(f"script.py {' '.join(args[:2])} failed: {proc.stderr.strip().splitlines()[-1]}")
-    return proc.stdout
+from _local_pair import PARTIES, POLL, ROOT, example_data, facade, pair_dag, predict_dag, run_job
 
 
 def through_facade(env: dict[str, str]) -> float:
@@ -55,18 +35,6 @@ def through_facade(env: dict[str, str]) -> float:
             return time.monotonic() - started
         if any(s in ("failed", "canceled") for s in statuses):
             sys.exit(f"job {job['jobid']} ended {statuses}")
-        time.sleep(POLL)
-
-
-def direct(dag: dict) -> tuple[float, str]:
-    started = time.monotonic()
-    job = FLOW.submit_job(dag)
-    while True:
-        statuses = [s.status for s in FLOW.job_statuses(job.job_id)]
-        if statuses and all(s == "success" for s in statuses):
-            return time.monotonic() - started, job.job_id
-        if any(s in ("failed", "canceled") for s in statuses):
-            sys.exit(f"job {job.job_id} ended {statuses}")
         time.sleep(POLL)
 
 
@@ -100,17 +68,11 @@ def main() -> None:
         try:
             guest, host = str(files["guest"]), str(files["hosts"][0])
             facade(env, "-f", "upload", "-gp", "9999", guest, "-hp", "10000", host, "-proj", "bench")
-            dag = build_dag(
-                "hetero_lr",
-                guest="9999",
-                hosts=["10000"],
-                guest_table={"namespace": "bench", "name": "guest_9999"},
-                host_tables={"10000": {"namespace": "bench", "name": "host_10000"}},
-            )
+            dag = pair_dag("bench")
             via_facade, via_rest = [], []
             for _ in range(options.rounds):
                 via_facade.append(through_facade(env))
-                elapsed, _ = direct(dag)
+                elapsed, _ = run_job(dag)
                 via_rest.append(elapsed)
             results["train_submit_to_success"] = {
                 "facade_s": [round(v, 1) for v in via_facade],
@@ -149,7 +111,7 @@ def main() -> None:
                 guest_table={"namespace": "benchone", "name": "guest_9999"},
                 host_tables={"10000": {"namespace": "benchone", "name": "host_10000"}},
             )
-            fate_predict, _ = direct(job_dag)
+            fate_predict, _ = run_job(job_dag)
             results["fate_predict_job_one_row_s"] = round(fate_predict, 1)
             results["fate_job_over_facade_predict"] = round(fate_predict / results["predict_wall"]["median_s"], 1)
         finally:

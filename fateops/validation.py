@@ -200,8 +200,14 @@ def _setting_port(value: Any) -> bool:
     return number is not None and 0 < number < 65536
 
 
+def _non_negative(value: Any) -> bool:
+    number = _ascii_int(value)
+    return number is not None and number >= 0
+
+
 INTEGER = Leaf("an integer", lambda value: _ascii_int(value) is not None)
 POSITIVE = Leaf("a positive integer", lambda value: (_ascii_int(value) or 0) > 0)
+NON_NEGATIVE = Leaf("an integer of 0 or more", _non_negative)
 SETTING_PORT = Leaf("a port number from 1 to 65535", _setting_port)
 NUMBER = Leaf("a number", lambda value: _is_int(value) or isinstance(value, float))
 # Ansible's bool type takes these spellings too.
@@ -233,6 +239,8 @@ CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_job_options": _Each(OBJECT),
     "fate_port_step": POSITIVE,
     "fate_compose_port_step": POSITIVE,
+    # Written into FATE-Flow's environment as a number.
+    "fate_flow_task_threads": NON_NEGATIVE,
 }
 _SPEC_TYPES = {
     "int": INTEGER,

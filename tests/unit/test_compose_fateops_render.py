@@ -146,6 +146,26 @@ def test_services_use_the_plans_ports_and_the_brokers_password(projects) -> None
     assert len(every) == len(set(every))
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def test_fate_flow_gives_its_tasks_one_numeric_thread_by_default(projects) -> None:
+    for _, project in projects:
+        environment = _compose(project)["services"]["fateflow"]["environment"]
+        assert {name: environment[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, "1")
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(0, None), (3, "3")])
+def test_the_task_thread_setting_reaches_fate_flows_environment(tmp_path: Path, threads: int, expected) -> None:
+    settings = {**SETTINGS, "fate_flow_task_threads": threads}
+    hosts = {HOST: Host(HOST, "root", False, [31])}
+    inventory = build_inventory(hosts, plan_flows(hosts, settings), settings)
+    (flow,) = inventory["all"]["children"]["fate_parties"]["hosts"][HOST]["fate_instances"]
+    _render(tmp_path / flow["name"], inventory, flow)
+    environment = _compose(tmp_path / flow["name"])["services"]["fateflow"].get("environment") or {}
+    assert {name: environment.get(name) for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, expected)
+
+
 def test_route_tables_are_the_native_federations(projects) -> None:
     by_party = {flow["party_ids"][0]: flow for flow, _ in projects}
     for flow, project in projects:

@@ -268,6 +268,11 @@ def test_cross_references_inside_a_project(rendered: dict[str, Any], generation:
         assert conf["party_id"] == str(party_id)
         assert conf["fateflow"]["host"] in services
         if generation == 2:
+            environment = services["fateflow"]["environment"]
+            assert environment["FATE_PROJECT_BASE"] == "/data/projects/fate"
+            # FATE's task processes inherit one numeric thread each (fate_flow_task_threads' default).
+            assert [environment[name] for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")] == [
+                "1", "1", "1"]  # fmt: skip
             assert conf["database"]["mysql"]["passwd"] == secrets["MYSQL_PASSWORD"]
             assert conf["database"]["mysql"]["host"] in services
             assert conf["default_engines"]["federation"] == "osx"

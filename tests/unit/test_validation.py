@@ -185,6 +185,10 @@ def test_good_names(value):
         ({"fate_exchange_host": "0.0.0.0"}, 'fate_exchange_host is "0.0.0.0", not a host\'s IP address'),
         ({"fate_arbiter_party_id": "+1"}, 'fate_arbiter_party_id is "+1", not a party id'),
         ({"fate_port_step": 0}, "fate_port_step is 0, not a positive integer"),
+        ({"fate_flow_task_threads": -1}, "fate_flow_task_threads is -1, not an integer of 0 or more"),
+        ({"fate_flow_task_threads": 1.5}, "fate_flow_task_threads is 1.5, not an integer of 0 or more"),
+        ({"fate_flow_task_threads": True}, "fate_flow_task_threads is true, not an integer of 0 or more"),
+        ({"fate_flow_task_threads": "two"}, 'fate_flow_task_threads is "two", not an integer of 0 or more'),
         # Typed by the roles' argument specs.
         ({"fate_runtime": "k8s"}, 'fate_runtime is "k8s", not one of native, compose'),
         ({"fate_min_free_disk_mb": "lots"}, 'fate_min_free_disk_mb is "lots", not an integer'),
@@ -214,6 +218,8 @@ def test_defaults_are_named_in_the_fix():
         {"fate_base_dir": "/data/projects/fate", "fate_runtime": "compose", "fate_remove_runtime": True},
         {"fate_model_store_engine": "mysql", "fate_model_store_sections": {"mysql": {"host": "h"}}},
         {"fate_compose_image_archives": ["images/fate.tar"], "fate_federation_engine": "rabbitmq"},
+        {"fate_flow_task_threads": 0},
+        {"fate_flow_task_threads": "2"},
         # Unknown keys are the operator's own inventory variables.
         {"my_variable": [1, 2], "fate_something_new": 3},
     ],

@@ -1,0 +1,67 @@
+"""The native runtime's supervisor program for FATE-Flow, rendered in-process from the role's template and
+variables over a planned instance, then read as supervisor reads it (an INI file): the command and directories are
+the plan's, and the environment FATE-Flow's task processes inherit carries fate_flow_task_threads."""
+
+from __future__ import annotations
+
+import configparser
+from typing import Any
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+from test_compose_render import ROOT, _trusted
+
+from fateops.deployment import Host, build_inventory, plan_flows
+
+ROLE = ROOT / "roles" / "party_native"
+HOST = "192.0.2.40"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _program(settings: dict[str, Any]) -> tuple[dict[str, Any], configparser.SectionProxy]:
+    hosts = {HOST: Host(HOST, "root", False, [9999])}
+    inventory = build_inventory(hosts, plan_flows(hosts, settings), settings)
+    (instance,) = inventory["all"]["children"]["fate_parties"]["hosts"][HOST]["fate_instances"]
+    variables = {
+        **_trusted(
+            {
+                **yaml.safe_load((ROOT / "roles" / "party_common" / "defaults" / "main.yml").read_text()),
+                **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
+                **yaml.safe_load((ROOT / "roles" / "party_common" / "vars" / "main.yml").read_text()),
+                **yaml.safe_load((ROLE / "vars" / "main.yml").read_text()),
+            }
+        ),
+        **settings,
+        "fate_instance": instance,
+        "ansible_managed": "Ansible managed",
+    }
+    templar = Templar(loader=DataLoader(), variables=variables)
+    text = templar.template(trust_as_template((ROLE / "templates" / "fateflow.program.conf.j2").read_text()))
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
+    parser.read_string(text)
+    return instance, parser["program:fateflow"]
+
+
+def _environment(program: configparser.SectionProxy) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in program["environment"].split(","))
+    return {name: value.strip('"') for name, value in pairs}
+
+
+def test_fate_flows_program_runs_the_planned_instance_with_one_task_thread_by_default() -> None:
+    instance, program = _program({})
+    assert program["command"] == f"{instance['files']['python']} -m fate_flow.fate_flow_server"
+    assert program["directory"] == instance["directories"]["home"]
+    assert program["autostart"] == "true"
+    environment = _environment(program)
+    assert environment["PATH"].startswith(f"{instance['directories']['venv']}/bin:")
+    assert {name: environment[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, "1")
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(0, None), (4, "4"), ("2", "2")])
+def test_the_task_thread_setting_reaches_the_environment(threads: Any, expected: str | None) -> None:
+    _, program = _program({"fate_flow_task_threads": threads})
+    environment = _environment(program)
+    assert {name: environment.get(name) for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, expected)
+    assert set(environment) == {"PATH", *(THREAD_VARIABLES if expected else ())}
