@@ -68,8 +68,11 @@ lint: setup
 	ruff format --check .
 	ansible-lint --profile production
 
+# The unit tests in this many pytest-xdist workers (1: one process).
+UNIT_WORKERS ?= 2
+
 unit: setup
-	pytest -q tests/unit
+	pytest -q $(if $(filter-out 1,$(UNIT_WORKERS)),-n $(UNIT_WORKERS)) tests/unit
 
 # Independent lanes of integration tests (own base dir and ports each, tests/integration/conftest.py) can run side
 # by side in this many pytest-xdist workers. On 2 cores, with warm caches, 2 workers took 35 min (molecule
@@ -87,8 +90,11 @@ molecule: setup docker
 	else $(MAKE) --no-print-directory images && FATEOPS_IMAGES_DIR=$(IMAGES_DIR) molecule test -s compose; fi
 
 # The molecule scenarios run inside the integration tests, as lanes beside the others (tests/integration/
-# test_molecule.py, test_molecule_compose.py); make molecule runs them on their own.
-test: lint unit integration
+# test_molecule.py, test_molecule_compose.py); make molecule runs them on their own. lint and unit run side by
+# side (each output kept together), then the integration tests.
+test: setup
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint unit
+	$(MAKE) --no-print-directory integration
 
 benchmarks: setup
 	$(PY) benchmarks/deploy.py

@@ -26,6 +26,9 @@ from ansible_collections.fateops.federation.plugins.module_utils.model_migration
     rewrite_archive,
 )
 
+from fateops.training import query
+from fateops.workspace import Workspace
+
 REPO = Path(__file__).resolve().parents[2]
 # Shared by every integration test and molecule, and kept outside the clone so that the FATE runtime (keyed by
 # the hash of its pins) is built once per machine, not once per checkout.
@@ -67,7 +70,10 @@ NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py", "t
 TRAIN_LANE = Lane("train", ("test_train_serve.py",), TEST_BASE_DIR / "lanes" / "train", _ports(9780, 9760, 8159))
 # One trained model shared by its modules (the models_lane_model fixture).
 MODELS_LANE = Lane(
-    "models", ("test_job_options.py", "test_migrate.py"), TEST_BASE_DIR / "lanes" / "models", _ports(9580, 9560, 8259)
+    "models",
+    ("test_job_options.py", "test_serving_remote.py", "test_migrate.py"),
+    TEST_BASE_DIR / "lanes" / "models",
+    _ports(9580, 9560, 8259),
 )
 # FATE's default ports, which the user's path (default settings, /data/projects/fate) holds too.
 DEFAULT_LANE = Lane("default", ("test_deploy.py", "test_ownership.py", "test_user_path.py", "test_compose_facade.py"))
@@ -364,17 +370,31 @@ def submit(facade: Facade, algorithm: str, project: str) -> dict:
     return parsed
 
 
+def _job_ended(lines: list[str]) -> bool:
+    return all(line == "success" for line in lines) or any(line in ("failed", "canceled") for line in lines)
+
+
 def wait_for(facade: Facade, job_id: str, roles: int) -> list[str]:
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while True:
+    """Each role's status of the job once it ended, as `script.py -f query` prints them. The facade's query runs at
+    the start and at the end; in between, its query function polls in-process (the same code and FATE-Flow calls,
+    without a Python start every few seconds)."""
+
+    def facade_query() -> list[str]:
         result = facade("-f", "query", "-jid", job_id)
         assert result.rc == 0, result.err
         lines = result.out.splitlines()
         assert len(lines) == roles, result.out
-        if all(line == "success" for line in lines) or any(line in ("failed", "canceled") for line in lines):
-            return lines
+        return lines
+
+    lines = facade_query()
+    deadline = time.monotonic() + JOB_TIMEOUT
+    workspace = Workspace(facade.home)
+    while not _job_ended(lines):
         assert time.monotonic() < deadline, f"job {job_id} still {lines}"
-        time.sleep(3)
+        time.sleep(2)
+        lines = query(workspace, job_id).splitlines()
+        assert len(lines) == roles, lines
+    return facade_query()
 
 
 def _find_metric(node, name: str):
@@ -473,7 +493,8 @@ class TrainedModel:
 @pytest.fixture(scope="session")
 def models_lane_model(tmp_path_factory, fate_runtime: None) -> Iterator[TrainedModel]:
     """One hetero LR model on the models lane, trained once for its modules: test_job_options reads the job and
-    its outputs back, then test_migrate migrates the model (and deletes these parties: it runs last, see LANES)."""
+    its outputs back, test_serving_remote cuts its host off, then test_migrate migrates the model (and deletes
+    these parties: it runs last, see LANES)."""
     sys.path.insert(0, str(REPO / "examples"))
     import data as example_data
 
@@ -496,6 +517,27 @@ def models_lane_model(tmp_path_factory, fate_runtime: None) -> Iterator[TrainedM
 def predict(facade: Facade, service: str, *params: str) -> tuple[int, dict]:
     result = facade("-f", "predict", "-mname", service, "-params", *params, timeout=60)
     return result.rc, json.loads(result.out)
+
+
+def supervisorctl(base_dir: Path, *args: str) -> str:
+    """supervisorctl of the single-host instance (base_dir/standalone)."""
+    instance = base_dir / "standalone"
+    python, conf = str(instance / "venv/bin/python"), str(instance / "supervisord.conf")
+    command = [python, "-m", "supervisor.supervisorctl", "-c", conf]
+    return subprocess.run([*command, *args], capture_output=True, text=True, check=True).stdout
+
+
+def restart_serving(base_dir: Path, port: int) -> None:
+    """Restart the single-host instance's serving service and wait until it answers on port."""
+    supervisorctl(base_dir, "restart", "serving")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, "the serving service did not come back"
+            time.sleep(0.5)
 
 
 def guest_row(path: Path, row_id: int) -> list[str]:

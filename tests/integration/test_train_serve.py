@@ -10,13 +10,10 @@ import json
 import math
 import os
 import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_dag import predict_dag
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_wait import wait_for_job
@@ -31,6 +28,7 @@ from .conftest import (
     metric,
     predict,
     submit,
+    supervisorctl,
     wait_for,
 )
 
@@ -135,30 +133,6 @@ def test_predict_errors(facade: Facade, datasets):
     assert len(codes) == len(cases)
 
 
-def supervisorctl(base_dir: Path, *args: str) -> str:
-    instance = base_dir / "standalone"
-    command = [
-        str(instance / "venv/bin/python"),
-        "-m",
-        "supervisor.supervisorctl",
-        "-c",
-        str(instance / "supervisord.conf"),
-    ]
-    return subprocess.run([*command, *args], capture_output=True, text=True, check=True).stdout
-
-
-def restart_serving(base_dir: Path) -> None:
-    supervisorctl(base_dir, "restart", "serving")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{LANE.serving_port}/health", timeout=2):
-                return
-        except OSError:
-            assert time.monotonic() < deadline, "the serving service did not come back"
-            time.sleep(0.5)
-
-
 def serving_pid(base_dir: Path) -> int:
     return int(supervisorctl(base_dir, "pid", "serving").strip())
 
@@ -205,50 +179,24 @@ def test_toy_example_and_unservable_model(facade: Facade):
 
 
 def test_guest_with_two_hosts(facade: Facade, datasets):
+    """Three more parties join the seed's on this host (one FATE-Flow plays them all) and take their data. They
+    train and serve across hosts in test_multihost (guest and two hosts), and a host that does not answer is the
+    models lane's (test_serving_remote)."""
     up = facade("-f", "deploy", "-id", "9999", "10000", "10001", "-ip", *["127.0.0.1"] * 3, "-pw", "x", "x", "x")
     assert (up.rc, up.out) == (0, "deploy success.\n"), up.err
+    parties = {p["party_id"] for p in facade.state()["deployment"]["parties"]}
+    assert parties == {1, 9999, 10000, 10001}
+    # The seed's party and its binding stay.
+    row_id = TRAINED["ids"][0]
+    assert predict(facade, "lr1", f"id={row_id}", *guest_row(datasets["breast"]["guest"], row_id))[0] == 0
     two = datasets["breast2"]
     loaded = facade(
         "-f", "upload", "-gp", "9999", str(two["guest"]),
         "-hp", "10000", str(two["hosts"][0]), "10001", str(two["hosts"][1]), "-proj", "two",
     )  # fmt: skip
-    assert loaded.rc == 0, loaded.err
-    facade.settings(**LANE.ports, fate_job_options={"hetero_lr": SHORT_TRAINING})
-    job = submit(facade, "hetero_lr", "two")
-    facade.settings(**LANE.ports)
-    # arbiter (10000), guest, host 10000, host 10001
-    assert wait_for(facade, job["jobid"], 4) == ["success"] * 4
-    assert metric(FLOW, job["jobid"], 9999, "auc") >= 0.95
-    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", "0", "-mname", "lr3")
-    assert bound.rc == 0, bound.err
-    rc, answer = predict(facade, "lr3", "id=42", *guest_row(two["guest"], 42))
-    assert rc == 0 and 0.0 < answer["prob"] < 1.0, answer
-
-
-def test_host_that_does_not_answer(facade: Facade, datasets):
-    """Hosts 10000 and 10001 moved to a port nobody listens on: the remote-error JSON, quickly, not a hang.
-
-    In this deployment one serving process plays every party and answers its own hosts without the network;
-    for this test it plays only the guest and 1, and its hosts are reached through peers like remote ones.
-    """
-    config = facade.base_dir / "standalone/serving/serving.yaml"
-    original = config.read_text()
-    settings = yaml.safe_load(original)
-    settings["party_ids"] = ["1", "9999"]
-    settings["peers"] = {**settings["peers"], "10000": "127.0.0.1:1", "10001": "127.0.0.1:1"}
-    values = guest_row(datasets["breast2"]["guest"], 42)
-    try:
-        config.write_text(yaml.safe_dump(settings))
-        restart_serving(facade.base_dir)
-        started = time.monotonic()
-        rc, answer = predict(facade, "lr3", "id=42", *values)
-        assert rc != 0
-        assert answer["retcode"] == 105 and "remote rpc exception" in answer["retmsg"].lower(), answer
-        assert time.monotonic() - started < 15
-    finally:
-        config.write_text(original)
-        restart_serving(facade.base_dir)
-    assert predict(facade, "lr3", "id=42", *values)[0] == 0
+    assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
+    tables = facade.state()["projects"]["two"]["tables"]
+    assert [(t["role"], t["party_id"]) for t in tables] == [("guest", 9999), ("host", 10000), ("host", 10001)]
 
 
 @pytest.mark.parametrize(
