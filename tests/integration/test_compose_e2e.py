@@ -169,6 +169,26 @@ def deployed(built_images: dict, datasets, tmp_path_factory) -> Iterator[Deploym
     _remove_our_projects()
 
 
+def test_an_image_that_is_neither_there_nor_archived_stops_the_first_play(tmp_path: Path) -> None:
+    """Tags the engine lacks, no archive and pulls off: deploy stops in its first play with one line naming the
+    host, the images and the fixes, before any host changes."""
+    assert _docker("info", check=False).returncode == 0, f"no Docker engine answers at {_engine()}: run make docker"
+    facade = ComposeFacade(tmp_path / "workspace", tmp_path / "parties")
+    absent = {image: f"fateops/{image}:absent-000000000000" for image in SERVICES}
+    facade.settings(fate_runtime="compose", fate_images_built=absent, fate_compose_pull="never", **COMPOSE_LANE.ports)
+    containers = _project_resources("container")
+    result = _deploy(facade, GUEST, HOST)
+    assert (result.rc, result.out) == (1, "deploy failure.\n"), result.err[-3000:]
+    errors = [line for line in result.err.splitlines() if line.startswith("fateops deploy: error:")]
+    assert len(errors) == 1, result.err[-3000:]
+    line = errors[0]
+    assert "fateops/fateflow:absent-000000000000" in line and "missing on 127.0.0.1" in line, line
+    assert "make images" in line and "fate_compose_image_archives" in line, line
+    assert facade.state() == {}
+    assert not (tmp_path / "parties").exists()
+    assert _project_resources("container") == containers
+
+
 def test_two_projects_run_our_images_and_a_redeploy_changes_nothing(deployed: Deployment) -> None:
     # The tags make images recorded (settings.yml names none).
     images = set(deployed.images.values())
