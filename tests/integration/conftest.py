@@ -339,6 +339,43 @@ def docker_engine() -> str:
     return os.environ.get("DOCKER_HOST") or MAKE_DOCKER_ENGINE
 
 
+# The images' cache outside the clone, beside the engine's data root (make images uses the same one), and the
+# record playbooks/images.yml writes there: the tags it built and their docker save archives.
+IMAGES_CACHE = TEST_CACHE / "images"
+IMAGES_RECORD = IMAGES_CACHE / "archives" / "fate-images.yml"
+IMAGES_COLD_TIMEOUT = 2400
+
+
+def images_playbook(*extra: str, timeout: float = IMAGES_COLD_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """playbooks/images.yml as make images runs it, on the engine of docker_engine()."""
+    env = {
+        **os.environ,
+        "DOCKER_HOST": docker_engine(),
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        str(REPO / "playbooks" / "images.yml"),
+        "-e",
+        f"fate_images_cache_dir={IMAGES_CACHE}",
+        *extra,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def fateops_images() -> dict:
+    """The fateops images through the project's own path, once per session (nothing built on a warm cache): the
+    record images.yml wrote."""
+    docker = subprocess.run(["docker", "info"], capture_output=True, env={**os.environ, "DOCKER_HOST": docker_engine()})
+    assert docker.returncode == 0, f"no Docker engine answers at {docker_engine()}: run make docker"
+    run = images_playbook()
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    return yaml.safe_load(IMAGES_RECORD.read_text())
+
+
 def files_containing(root: Path, secret: str) -> list[Path]:
     """The files under root whose bytes hold secret (a password, a token)."""
     return [p for p in root.rglob("*") if p.is_file() and not p.is_socket() and secret.encode() in p.read_bytes()]

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_errors import FateFlowError
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from .conftest import (
     COMPOSE_LANE,
+    IMAGES_RECORD,
     MAKE_DOCKER_ENGINE,
     REPO,
     SHORT_TRAINING,
@@ -53,7 +53,6 @@ STEP = 100
 PROJECT = "composed"
 SERVICES = ("fateflow", "rabbitmq", "nginx", "serving")
 SERVICE = "composed_lr"
-IMAGES_CACHE = TEST_CACHE / "images"
 
 
 def _engine() -> str:
@@ -122,42 +121,20 @@ def _deploy(facade: Facade, *ids: int) -> Result:
 
 
 @pytest.fixture(scope="module")
-def built_images() -> dict:
-    """The fateops images through the project's own path; warm, the playbook only finds their tags."""
-    assert _docker("info", check=False).returncode == 0, f"no Docker engine answers at {_engine()}: run make docker"
-    env = {
-        **os.environ,
-        "DOCKER_HOST": _engine(),
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    argv = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        str(REPO / "playbooks" / "images.yml"),
-        "-e",
-        f"fate_images_cache_dir={IMAGES_CACHE}",
-    ]
-    run = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=2400, check=False)
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    return yaml.safe_load((IMAGES_CACHE / "archives" / "fate-images.yml").read_text())
-
-
-@pytest.fixture(scope="module")
-def deployed(built_images: dict, datasets, tmp_path_factory) -> Iterator[Deployment]:
+def deployed(fateops_images: dict, datasets, tmp_path_factory) -> Iterator[Deployment]:
     _remove_our_projects()
     facade = ComposeFacade(short_workspace(tmp_path_factory), COMPOSE_LANE.base_dir)
     facade.settings(
         fate_runtime="compose",
         # make images' record, where this run's make images wrote it (the cache of the suite); its default is
         # where make images keeps it on a machine of its own.
-        fate_images_record=str(IMAGES_CACHE / "archives" / "fate-images.yml"),
+        fate_images_record=str(IMAGES_RECORD),
         fate_compose_pull="never",
         # The training is compared with the native runtime's with the same options (conftest.SHORT_TRAINING_AUC).
         fate_job_options={"hetero_lr": SHORT_TRAINING},
         **COMPOSE_LANE.ports,
     )
-    deployment = Deployment(facade, COMPOSE_LANE.ports, datasets["breast"], built_images["fate_images_built"])
+    deployment = Deployment(facade, COMPOSE_LANE.ports, datasets["breast"], fateops_images["fate_images_built"])
     started = time.monotonic()
     up = _deploy(facade, GUEST, HOST)
     deployment.timings["deploy_cold"] = time.monotonic() - started
