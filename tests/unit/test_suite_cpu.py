@@ -1,0 +1,56 @@
+"""benchmarks/suite_cpu.py: the command's exit status and output pass through; CPU is charged by kind; FATE job
+directories in command lines are counted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "suite_cpu.py"
+JOB = "202612031426514225680"
+
+
+def run(*command: str) -> tuple[int, dict]:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--interval", "0.2", "--", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{") :])
+
+
+def test_a_busy_child_is_charged_and_its_task_directory_counted():
+    # A task-like process: its command line names a FATE task directory and it keeps a core busy for a while.
+    busy = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass"
+    status, report = run(sys.executable, "-c", busy, f"/x/home/jobs/{JOB}/guest/9999/lr_0/0/input")
+    assert status == 0 and report["status"] == 0
+    assert report["busy_cpu_s"] >= 1.0
+    # Its command line matches no kind of KINDS: it is charged as other, while it ran (not as short-lived).
+    assert report["cpu_s_by_kind"]["other"] >= 1.0
+    assert (report["fate_jobs_seen"], report["fate_tasks_seen"]) == (1, 1)
+    assert report["wall_s"] >= 1.5
+
+
+def test_the_commands_exit_status_is_the_scripts():
+    status, report = run("sh", "-c", "exit 3")
+    assert status == 3 and report["status"] == 3
+    assert report["fate_jobs_seen"] == 0 and report["fate_task_cpu_s_per_task"] is None
+
+
+def test_kinds_follow_the_first_matching_pattern():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import suite_cpu
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    assert suite_cpu.kind_of("/p/venv/bin/python /p/fate_flow/manager/worker/fate_executor.py component execute") == (
+        "fate task"
+    )
+    assert suite_cpu.kind_of("/p/venv/bin/python -m fate_flow.fate_flow_server") == "fate-flow server"
+    assert suite_cpu.kind_of("/v/bin/python3 /v/bin/ansible-playbook -i inv deploy.yml") == "ansible"
+    assert suite_cpu.kind_of("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w") == "rabbitmq"
+    assert suite_cpu.kind_of("vim notes.txt") == "other"
