@@ -60,8 +60,22 @@ def one_runtime(runtime: str, record: Path, options: argparse.Namespace, scratch
         result["hetero_lr_s"] = round(elapsed, 1)
     finally:
         result["delete_s"] = round(timed(env, "-f", "delete", *PARTIES), 1)
+        if runtime == "compose":
+            remove_volumes(PARTIES[1:3])
     print(f"{runtime}: {result}", file=sys.stderr)
     return result
+
+
+def remove_volumes(party_ids: list[str]) -> None:
+    """delete keeps a compose party's named volumes (its tables and models); the benchmark's own go with it, so
+    that a later project of the same name starts empty."""
+    for party_id in party_ids:
+        label = f"label=com.docker.compose.project=confs-{party_id}"
+        listed = subprocess.run(
+            ["docker", "volume", "ls", "--quiet", "--filter", label], check=True, capture_output=True, text=True
+        ).stdout.split()
+        if listed:
+            subprocess.run(["docker", "volume", "rm", *listed], check=True, capture_output=True)
 
 
 def images(record: Path) -> dict[str, object]:
