@@ -127,7 +127,11 @@ def main() -> int:
     thread = threading.Thread(target=sampler.run, daemon=True)
     started = time.monotonic()
     thread.start()
-    status = subprocess.run(command, check=False).returncode
+    try:
+        status = subprocess.run(command, check=False).returncode
+    except OSError as error:
+        sampler.stop.set()
+        sys.exit(f"suite_cpu: cannot run {command[0]}: {error.strerror}; name a command on PATH or by its path")
     sampler.stop.set()
     thread.join()
     sampler.sample()

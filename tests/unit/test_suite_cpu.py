@@ -54,3 +54,18 @@ def test_kinds_follow_the_first_matching_pattern():
     assert suite_cpu.kind_of("/v/bin/python3 /v/bin/ansible-playbook -i inv deploy.yml") == "ansible"
     assert suite_cpu.kind_of("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w") == "rabbitmq"
     assert suite_cpu.kind_of("vim notes.txt") == "other"
+
+
+def test_a_command_that_cannot_run_is_one_line():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--", "/nonexistent/fateops-command"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "suite_cpu: cannot run /nonexistent/fateops-command: No such file or directory; "
+        "name a command on PATH or by its path"
+    ]
