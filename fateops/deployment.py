@@ -490,10 +490,13 @@ class InstanceDirectories:
 
 @dataclass(frozen=True)
 class InstanceFiles:
-    """Files of a native instance that its programs are started with."""
+    """Files of a native instance that its programs are started with: the venv's interpreter, supervisord's
+    configuration, and FATE's task launcher with its socket (roles/party_native/files/fate_task_launcher.py)."""
 
     python: str
     supervisor_conf: str
+    task_launcher: str
+    task_socket: str
 
     def as_dict(self) -> dict[str, str]:
         return _present(self)
@@ -598,6 +601,10 @@ def base_dir(settings: dict[str, Any]) -> PurePosixPath:
 # supervisord's control socket in an instance's run directory (roles/party_native/templates/supervisord.conf.j2),
 # and the longest path a Unix socket may have (sun_path's 108 bytes, its final NUL included).
 SUPERVISOR_SOCKET = "supervisor.sock"
+# FATE's task launcher in the instance's venv, and its socket beside supervisord's (no longer than it, so the
+# length check below covers both).
+TASK_LAUNCHER = "fate-task-launcher"
+TASK_SOCKET = "tasks.sock"
 UNIX_SOCKET_PATH_MAX = 107
 
 
@@ -713,7 +720,12 @@ def plan_instance(flow: Flow, settings: dict[str, Any], federation: Federation) 
     files = None
     if runtime == NATIVE_RUNTIME:
         top = PurePosixPath(directories.instance)
-        files = InstanceFiles(str(top / "venv" / "bin" / "python"), str(top / "supervisord.conf"))
+        files = InstanceFiles(
+            str(top / "venv" / "bin" / "python"),
+            str(top / "supervisord.conf"),
+            str(top / "venv" / "bin" / TASK_LAUNCHER),
+            str(top / "run" / TASK_SOCKET),
+        )
     return Instance(
         flow.name,
         runtime,

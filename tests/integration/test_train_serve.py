@@ -6,6 +6,7 @@ role) first, then guest 9999 with hosts 10000 and 10001 added to the same deploy
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -65,6 +66,17 @@ def test_seed_single_host_sequence(facade: Facade, datasets):
     assert wait_for(facade, job["jobid"], 3) == ["success"] * 3
     assert abs(metric(FLOW, job["jobid"], 1, "auc") - SINGLE_HOST_AUC) <= 0.01
     TRAINED["single"] = job
+
+    # Every FATE task process of the job was started through the instance's task launcher (on by default), which
+    # forked it from its interpreter with FATE imported.
+    logs = Path(LANE.base_dir) / "standalone" / "logs"
+    started = []
+    for log in (logs / job["jobid"]).rglob("*"):
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        started += [after for before, after in itertools.pairwise(lines) if "start process command" in before]
+    fate_tasks = [command for command in started if command.split()[1].endswith("/fate_executor.py")]
+    assert fate_tasks and all(command.split()[0].endswith("/venv/bin/fate-task-launcher") for command in fate_tasks)
+    assert "forking tasks from here" in (logs / "fatetasks.log").read_text()
 
 
 def test_load_bind_and_predict_match_fate(facade: Facade, datasets):

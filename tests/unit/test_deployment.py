@@ -112,7 +112,12 @@ def test_local_inventory_uses_local_connection_and_ports_from_settings():
                 "tables": f"{base}/home/fateops/tables",
                 "models": f"{base}/home/fateops/models",
             },
-            "files": {"python": f"{base}/venv/bin/python", "supervisor_conf": f"{base}/supervisord.conf"},
+            "files": {
+                "python": f"{base}/venv/bin/python",
+                "supervisor_conf": f"{base}/supervisord.conf",
+                "task_launcher": f"{base}/venv/bin/fate-task-launcher",
+                "task_socket": f"{base}/run/tasks.sock",
+            },
             "ports": {"http": 19380, "grpc": 19360, "serving": 8059},
             "federation": {"engine": "standalone", "topology": "mesh", "parties": [], "exchange": None,
                            "removed_parties": []},

@@ -20,7 +20,7 @@ HOST = "192.0.2.40"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _program(settings: dict[str, Any]) -> tuple[dict[str, Any], configparser.SectionProxy]:
+def _program(settings: dict[str, Any], program: str = "fateflow") -> tuple[dict[str, Any], configparser.SectionProxy]:
     hosts = {HOST: Host(HOST, "root", False, [9999])}
     inventory = build_inventory(hosts, plan_flows(hosts, settings), settings)
     (instance,) = inventory["all"]["children"]["fate_parties"]["hosts"][HOST]["fate_instances"]
@@ -38,10 +38,10 @@ def _program(settings: dict[str, Any]) -> tuple[dict[str, Any], configparser.Sec
         "ansible_managed": "Ansible managed",
     }
     templar = Templar(loader=DataLoader(), variables=variables)
-    text = templar.template(trust_as_template((ROLE / "templates" / "fateflow.program.conf.j2").read_text()))
+    text = templar.template(trust_as_template((ROLE / "templates" / f"{program}.program.conf.j2").read_text()))
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
     parser.read_string(text)
-    return instance, parser["program:fateflow"]
+    return instance, parser[f"program:{program}"]
 
 
 def _environment(program: configparser.SectionProxy) -> dict[str, str]:
@@ -64,4 +64,29 @@ def test_the_task_thread_setting_reaches_the_environment(threads: Any, expected:
     _, program = _program({"fate_flow_task_threads": threads})
     environment = _environment(program)
     assert {name: environment.get(name) for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, expected)
-    assert set(environment) == {"PATH", *(THREAD_VARIABLES if expected else ())}
+    launcher = ("EXECUTOR_ENV", "FATE_TASK_LAUNCHER_SOCKET")
+    assert set(environment) == {"PATH", *launcher, *(THREAD_VARIABLES if expected else ())}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_fate_flow_starts_its_task_processes_through_the_task_launcher_unless_it_is_off(enabled: bool) -> None:
+    instance, program = _program({"fate_task_launcher": enabled})
+    environment = _environment(program)
+    files = instance["files"]
+    if enabled:
+        assert environment["EXECUTOR_ENV"] == files["task_launcher"]
+        assert environment["FATE_TASK_LAUNCHER_SOCKET"] == files["task_socket"]
+    else:
+        assert "EXECUTOR_ENV" not in environment and "FATE_TASK_LAUNCHER_SOCKET" not in environment
+
+
+def test_the_task_launcher_serves_the_planned_socket_with_fate_flows_environment() -> None:
+    instance, program = _program({"fate_flow_task_threads": 2}, "fatetasks")
+    files = instance["files"]
+    command = program["command"].split()
+    assert command[:4] == [files["python"], files["task_launcher"], "serve", files["task_socket"]]
+    assert "fate.components.core" in command[4:]
+    flow_environment = _environment(_program({"fate_flow_task_threads": 2})[1])
+    environment = _environment(program)
+    # The children it forks are FATE-Flow's task processes: the same thread counts, loaded once, here.
+    assert environment == {name: flow_environment[name] for name in ("PATH", *THREAD_VARIABLES)}
