@@ -59,7 +59,8 @@ options:
     description:
       - The file that marks the host's FATE runtime built (C(<runtime>/.complete)). When it is missing the
         deploy builds the runtime with I(python), so I(python) must be able to make a virtual environment with
-        pip (its C(venv) and C(ensurepip) modules: Debian's python3-venv); otherwise the check fails naming that.
+        pip (its C(venv) and C(ensurepip) modules, which Debian's python3-venv holds); otherwise the check fails
+        naming that.
       - Omitted, the runtime is not looked at.
     type: path
 extends_documentation_fragment:
