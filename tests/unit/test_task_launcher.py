@@ -23,6 +23,9 @@ print("to stderr", file=sys.stderr)
 sys.stdout.flush()
 if sys.argv[1] == "sleep":
     time.sleep(60)
+if sys.argv[1] == "nap":
+    time.sleep(1.5)
+    sys.exit(5)
 sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else 0)
 """
 
@@ -119,6 +122,19 @@ def test_a_client_killed_outright_takes_its_child_with_it(server, script: Path, 
     client.kill()
     client.wait(10)
     wait_for(lambda: not Path(f"/proc/{child}").exists())
+
+
+def test_a_task_outlives_a_restart_of_the_server_and_its_client_still_hears_its_exit_status(
+    server, script: Path, tmp_path: Path
+) -> None:
+    process, socket_path = server
+    client = launch(script, socket_path, "nap", cwd=tmp_path)
+    client.stdin.close()
+    _child, ppid, _rest = report(client.stdout.readline())
+    assert ppid == process.pid
+    process.terminate()
+    process.wait(10)
+    assert client.wait(10) == 5
 
 
 @pytest.mark.parametrize("case", ["no server", "no socket variable", "another script", "imports fail"])

@@ -264,12 +264,14 @@ class Server:
             import traceback
 
             traceback.print_exc()
-        _exit(code)
+        _exit(code, connection)
 
 
-def _exit(code):
+def _exit(code, connection):
     """Leave as the interpreter would (threads joined, atexit handlers run, streams flushed), without tearing down
-    the heap inherited from the server: finalizing every module would touch, and so copy, all its pages."""
+    the heap inherited from the server: finalizing every module would touch, and so copy, all its pages. The client
+    hears the exit status from here first: a server restarted meanwhile (its copy of the connection gone) would
+    leave it none. The server's own word, after it reaped the child, comes second and is not read."""
     import atexit
     import threading
 
@@ -280,6 +282,9 @@ def _exit(code):
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
+        code &= 0xFF
+        with contextlib.suppress(OSError):
+            connection.sendall(f"exit {code}\n".encode())
         os._exit(code)
 
 
