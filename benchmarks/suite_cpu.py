@@ -27,7 +27,8 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The first pattern that matches a command line names its kind.
 KINDS = (
-    ("fate task", r"fate_executor\.py|fate_flow_executor\.py"),
+    # The task launcher's children (forked task processes) carry its command line (fate-task-launcher serve ...).
+    ("fate task", r"fate_executor\.py|fate_flow_executor\.py|fate-task-launcher"),
     ("fate-flow server", r"fate_flow\.fate_flow_server|fate_flow_server\.py"),
     ("serving", r"fateops_serving"),
     ("ansible", r"ansible|AnsiballZ"),

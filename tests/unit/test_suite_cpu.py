@@ -51,6 +51,9 @@ def test_kinds_follow_the_first_matching_pattern():
     assert suite_cpu.kind_of("/p/venv/bin/python /p/fate_flow/manager/worker/fate_executor.py component execute") == (
         "fate task"
     )
+    # A task forked by the task launcher has the launcher's command line.
+    forked = "/p/venv/bin/python /p/venv/bin/fate-task-launcher serve /p/run/tasks.sock fate.components.core"
+    assert suite_cpu.kind_of(forked) == "fate task"
     assert suite_cpu.kind_of("/p/venv/bin/python -m fate_flow.fate_flow_server") == "fate-flow server"
     assert suite_cpu.kind_of("/v/bin/python3 /v/bin/ansible-playbook -i inv deploy.yml") == "ansible"
     assert suite_cpu.kind_of("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w") == "rabbitmq"
