@@ -20,8 +20,13 @@ HOST = "192.0.2.40"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _program(settings: dict[str, Any], program: str = "fateflow") -> tuple[dict[str, Any], configparser.SectionProxy]:
+def _program(
+    settings: dict[str, Any], program: str = "fateflow", peer: str | None = None
+) -> tuple[dict[str, Any], configparser.SectionProxy]:
+    """The program of party 9999's instance on HOST; with a peer, party 10000 on that address federates with it."""
     hosts = {HOST: Host(HOST, "root", False, [9999])}
+    if peer:
+        hosts[peer] = Host(peer, "root", False, [10000])
     inventory = build_inventory(hosts, plan_flows(hosts, settings), settings)
     (instance,) = inventory["all"]["children"]["fate_parties"]["hosts"][HOST]["fate_instances"]
     variables = {
@@ -68,9 +73,21 @@ def test_the_task_thread_setting_reaches_the_environment(threads: Any, expected:
     assert set(environment) == {"PATH", *launcher, *(THREAD_VARIABLES if expected else ())}
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_fate_flow_starts_its_task_processes_through_the_task_launcher_unless_it_is_off(enabled: bool) -> None:
-    instance, program = _program({"fate_task_launcher": enabled})
+@pytest.mark.parametrize(
+    ("settings", "peer", "enabled"),
+    [
+        ({}, None, True),
+        ({}, "192.0.2.41", False),
+        ({"fate_task_launcher": True}, "192.0.2.41", True),
+        ({"fate_task_launcher": False}, None, False),
+    ],
+    ids=["standalone by default", "federated by default", "federated, set on", "standalone, set off"],
+)
+def test_fate_flow_starts_its_task_processes_through_the_task_launcher_where_it_is_on(
+    settings: dict[str, Any], peer: str | None, enabled: bool
+) -> None:
+    instance, program = _program(settings, peer=peer)
+    assert instance["federation"]["engine"] == ("rabbitmq" if peer else "standalone")
     environment = _environment(program)
     files = instance["files"]
     if enabled:
