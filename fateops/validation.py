@@ -225,6 +225,13 @@ ABSOLUTE_PATH = Leaf(
     lambda value: isinstance(value, str) and _HOST_PATH.fullmatch(value) is not None,
 )
 
+# Module names the task launcher imports: written into its supervisord command line, so nothing but a dotted name.
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+MODULE_NAME = Leaf(
+    "a Python module name (letters, digits, _ and dots)",
+    lambda value: isinstance(value, str) and _MODULE_NAME.fullmatch(value) is not None,
+)
+
 # Settings that hold secrets (the roles and modules use them under no_log): FATE-Flow's model store account and
 # the model registry's. No inventory or file of the workspace holds a copy; a run reads them from settings.yml.
 SECRET_SETTINGS = ("fate_model_store_sections", "fate_model_store")
@@ -241,6 +248,7 @@ CONTROLLER_SETTINGS: dict[str, Any] = {
     "fate_compose_port_step": POSITIVE,
     # Written into FATE-Flow's environment as a number.
     "fate_flow_task_threads": NON_NEGATIVE,
+    "fate_task_launcher_modules": [MODULE_NAME],
 }
 _SPEC_TYPES = {
     "int": INTEGER,

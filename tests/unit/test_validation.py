@@ -189,6 +189,15 @@ def test_good_names(value):
         ({"fate_flow_task_threads": 1.5}, "fate_flow_task_threads is 1.5, not an integer of 0 or more"),
         ({"fate_flow_task_threads": True}, "fate_flow_task_threads is true, not an integer of 0 or more"),
         ({"fate_flow_task_threads": "two"}, 'fate_flow_task_threads is "two", not an integer of 0 or more'),
+        (
+            {"fate_task_launcher_modules": ["fate.arch", "x\ncommand=/bin/sh"]},
+            'fate_task_launcher_modules[1] is "x\\ncommand=/bin/sh", not a Python module name',
+        ),
+        (
+            {"fate_task_launcher_modules": ["{{ lookup('pipe', 'id') }}"]},
+            "fate_task_launcher_modules[0] is \"{{ lookup('pipe', 'id') }}\", not a Python module name",
+        ),
+        ({"fate_task_launcher": "sometimes"}, 'fate_task_launcher is "sometimes", not true or false'),
         # Typed by the roles' argument specs.
         ({"fate_runtime": "k8s"}, 'fate_runtime is "k8s", not one of native, compose'),
         ({"fate_min_free_disk_mb": "lots"}, 'fate_min_free_disk_mb is "lots", not an integer'),
