@@ -75,11 +75,12 @@ class Sampler:
             try:
                 stat = Path(entry.path, "stat").read_text()
                 command = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
+                fields = stat.rsplit(")", 1)[1].split()
+                # utime and stime are fields 14 and 15 of stat, the start time 22 (after the command's name).
+                ticks, started = int(fields[11]) + int(fields[12]), int(fields[19])
+            except (OSError, IndexError, ValueError):
+                # Gone between the listing and the reading (a process that is exiting can show an empty stat).
                 continue
-            fields = stat.rsplit(")", 1)[1].split()
-            # utime and stime are fields 14 and 15 of stat, the start time 22 (after the command's name).
-            ticks, started = int(fields[11]) + int(fields[12]), int(fields[19])
             key = (int(entry.name), started)
             before = self.seen.get(key, 0)
             self.seen[key] = ticks

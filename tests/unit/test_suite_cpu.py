@@ -20,7 +20,17 @@ def run(*command: str) -> tuple[int, dict]:
         timeout=60,
         check=False,
     )
+    assert "{" in proc.stdout, proc.stderr
     return proc.returncode, json.loads(proc.stdout[proc.stdout.index("{") :])
+
+
+def _suite_cpu():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import suite_cpu
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return suite_cpu
 
 
 def test_a_busy_child_is_charged_and_its_task_directory_counted():
@@ -43,11 +53,7 @@ def test_the_commands_exit_status_is_the_scripts():
 
 
 def test_kinds_follow_the_first_matching_pattern():
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import suite_cpu
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    suite_cpu = _suite_cpu()
     assert suite_cpu.kind_of("/p/venv/bin/python /p/fate_flow/manager/worker/fate_executor.py component execute") == (
         "fate task"
     )
@@ -73,3 +79,17 @@ def test_a_command_that_cannot_run_is_one_line():
         "suite_cpu: cannot run /nonexistent/fateops-command: No such file or directory; "
         "name a command on PATH or by its path"
     ]
+
+
+def test_a_process_that_exits_while_it_is_read_is_passed_over(monkeypatch):
+    # A process that is exiting can show an empty stat; the reading goes on with the others.
+    suite_cpu = _suite_cpu()
+    sampler = suite_cpu.Sampler(1.0)
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        return "" if self.name == "stat" and self.parent.name != "self" else real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    sampler.sample()
+    assert sampler.by_kind == {}
