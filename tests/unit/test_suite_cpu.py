@@ -93,3 +93,11 @@ def test_a_process_that_exits_while_it_is_read_is_passed_over(monkeypatch):
     monkeypatch.setattr(Path, "read_text", read_text)
     sampler.sample()
     assert sampler.by_kind == {}
+
+
+def test_a_command_that_ends_before_the_machine_is_busy_still_reports(monkeypatch):
+    # A command that ends within one clock tick leaves the machine's busy time unchanged: shares are 0, not an error.
+    suite_cpu = _suite_cpu()
+    monkeypatch.setattr(suite_cpu, "machine_busy_ticks", lambda: (100, 100))
+    report = suite_cpu.Sampler(1.0).report(0.01, ["true"], 0)
+    assert report["busy_cpu_s"] == 0 and all(share == 0 for share in report["share_by_kind"].values())
