@@ -109,7 +109,9 @@ class Sampler:
             "busy_cpu_s": round(busy, 1),
             "idle_cpu_s": round(idle, 1),
             "cpu_s_by_kind": {k: round(v, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
-            "share_by_kind": {k: round(v / busy, 3) if busy else 0.0 for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])},
+            "share_by_kind": {
+                k: round(v / busy, 3) if busy else 0.0 for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])
+            },
             "fate_jobs_seen": len(self.jobs),
             "fate_tasks_seen": tasks,
             "fate_task_cpu_s_per_task": round(self.by_kind.get("fate task", 0.0) / tasks, 1) if tasks else None,
