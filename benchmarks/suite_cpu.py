@@ -31,7 +31,8 @@ KINDS = (
     ("fate task", r"fate_executor\.py|fate_flow_executor\.py|fate-task-launcher"),
     ("fate-flow server", r"fate_flow\.fate_flow_server|fate_flow_server\.py"),
     ("serving", r"fateops_serving"),
-    ("ansible", r"ansible|AnsiballZ"),
+    # Mitogen's interpreter on a host names itself python(mitogen:user@controller:pid).
+    ("ansible", r"ansible|AnsiballZ|\(mitogen:"),
     ("rabbitmq", r"beam\.smp|epmd|erl_child_setup|inet_gethost|rabbitmq"),
     ("nginx", r"nginx"),
     ("docker", r"dockerd|containerd|docker-proxy|docker-untar|docker |/docker-compose|runc"),

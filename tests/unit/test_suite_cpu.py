@@ -62,6 +62,7 @@ def test_kinds_follow_the_first_matching_pattern():
     assert suite_cpu.kind_of(forked) == "fate task"
     assert suite_cpu.kind_of("/p/venv/bin/python -m fate_flow.fate_flow_server") == "fate-flow server"
     assert suite_cpu.kind_of("/v/bin/python3 /v/bin/ansible-playbook -i inv deploy.yml") == "ansible"
+    assert suite_cpu.kind_of("/usr/bin/python3(mitogen:root@regulator:4242)") == "ansible"
     assert suite_cpu.kind_of("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w") == "rabbitmq"
     assert suite_cpu.kind_of("vim notes.txt") == "other"
 
