@@ -33,7 +33,14 @@ import ansible_runner
 
 from fateops import ROOT
 from fateops.errors import FateopsError
-from fateops.ssh_keys import SSH_PORT, host_key_changed_message, host_key_unknown_message, ssh_paths
+from fateops.ssh_keys import (
+    SSH_PORT,
+    host_key_changed_message,
+    host_key_unknown_message,
+    read_known_hosts,
+    recorded_keys,
+    ssh_paths,
+)
 from fateops.workspace import Workspace, atomic_write, unsafe_yaml
 
 # The operator's variables ansible-playbook may see: where programs and the controller's pip find things, the
@@ -49,6 +56,8 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # known_hosts does not hold.
 _HOST_KEY_CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
 _HOST_KEY_REFUSED = "Host key verification failed"
+# What Mitogen's ssh connection says instead, for either refusal: known_hosts tells which one it was.
+_MITOGEN_HOST_KEY_REFUSED = "SSH reported an unrecognized or mismatching host key"
 
 
 class Interrupted(FateopsError):
@@ -174,12 +183,15 @@ def host_key_explainer(inventory: dict[str, Any], known_hosts: Path) -> Callable
     hosts = _inventory_hosts(inventory)
 
     def explain(host: str, message: str) -> str | None:
-        if _HOST_KEY_REFUSED not in message and _HOST_KEY_CHANGED not in message:
+        if not any(text in message for text in (_HOST_KEY_REFUSED, _HOST_KEY_CHANGED, _MITOGEN_HOST_KEY_REFUSED)):
             return None
         variables = hosts.get(host, {})
         address = str(variables.get("ansible_host") or host)
         port = int(variables.get("ansible_port") or SSH_PORT)
-        if _HOST_KEY_CHANGED in message:
+        changed = _HOST_KEY_CHANGED in message or (
+            _MITOGEN_HOST_KEY_REFUSED in message and bool(recorded_keys(read_known_hosts(known_hosts), address, port))
+        )
+        if changed:
             return host_key_changed_message(address, port, known_hosts)
         return host_key_unknown_message(address, port, known_hosts)
 

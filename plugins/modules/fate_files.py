@@ -16,6 +16,7 @@ description:
   - Every write goes to a temporary file in the destination's directory, then replaces the destination (rename); a
     hard link (an instance's venv is a hard-linked copy of the host's FATE runtime) is broken for that file only.
   - One call instead of one template or copy task per file - a deploy that changes nothing costs one round trip.
+  - Files of I(absent) are removed in the same call (a setting turned off takes its files away).
 version_added: "0.1.0"
 author: fateops contributors
 options:
@@ -39,6 +40,12 @@ options:
         description: The file's permission bits, in octal.
         type: str
         required: true
+  absent:
+    description:
+      - Absolute paths of files to remove when they are there (a file or a symbolic link; a directory is refused).
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -63,7 +70,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_files:
-  description: The files written (in check mode, that would be).
+  description: The files written or removed (in check mode, that would be).
   returned: always
   type: list
   elements: str
@@ -118,6 +125,26 @@ def replace(module: AnsibleModule, path: str, data: bytes, mode: int) -> None:
         module.fail_json(msg=f"cannot write {path}: {exc.strerror}; check that {directory} exists and is writable")
 
 
+def remove(module: AnsibleModule, path: str) -> bool:
+    """Remove a file that is there (not in check mode); whether there was one."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        module.fail_json(msg=f"cannot look at {path}: {exc.strerror}")
+    if stat.S_ISDIR(info.st_mode):
+        module.fail_json(msg=f"{path} is a directory, not a file of the instance; move it away and run again")
+    if not module.check_mode:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            module.fail_json(msg=f"cannot remove {path}: {exc.strerror}")
+    return True
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -132,6 +159,7 @@ def main() -> None:
                     "mode": {"type": "str", "required": True},
                 },
             },
+            "absent": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -150,6 +178,9 @@ def main() -> None:
             changed_files.append(spec["dest"])
             if not module.check_mode:
                 replace(module, spec["dest"], data, mode)
+    for path in module.params["absent"]:
+        if remove(module, path):
+            changed_files.append(path)
     module.exit_json(changed=bool(changed_files), changed_files=changed_files)
 
 

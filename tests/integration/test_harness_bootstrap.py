@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import socket
@@ -9,8 +10,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import ansible_runner
 import pytest
@@ -19,6 +21,7 @@ import yaml
 from fateops import ROOT
 from fateops.bootstrap import SshLogin, bootstrap_host, bootstrap_hosts, connection_vars
 from fateops.errors import FateopsError
+from fateops.runner import Progress, host_key_explainer
 from fateops.ssh_keys import ensure_key_pair, ssh_paths
 from fateops.workspace import Workspace
 from tests.harness.fixtures import netns_harness  # noqa: F401  (a session fixture, shared with other modules)
@@ -36,6 +39,31 @@ def _ssh(workspace: Workspace, host: TestHost, user: str, command: str) -> subpr
     # BatchMode: never fall back to asking for a password; ConnectTimeout: bounded.
     argv += ["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
     return subprocess.run([*argv, f"{user}@{host.ip}", command], capture_output=True, text=True, timeout=30)
+
+
+def _ping(workspace: Workspace, hosts: list[TestHost], event_handler: Callable[[dict], bool] | None = None) -> Any:
+    """Ansible's ping module on the hosts, with nothing but the generated connection variables."""
+    inventory = {"all": {"hosts": {h.name: connection_vars(workspace, h.ip, h.ssh_port, h.user) for h in hosts}}}
+    run_dir = workspace.new_run_dir("ping")
+    # A control socket of our own (short path: sun_path has 108 bytes): no ssh master shared with other tests.
+    control_dir = Path(tempfile.mkdtemp(prefix="fo-cp-"))
+    (run_dir / "inventory").mkdir()
+    (run_dir / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    try:
+        return ansible_runner.run(
+            private_data_dir=str(run_dir),
+            host_pattern="all",
+            module="ansible.builtin.ping",
+            quiet=True,
+            event_handler=event_handler,
+            envvars={
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+                "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            },
+        )
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -73,26 +101,7 @@ def test_password_once_then_key(tmp_path: Path, two_hosts: list[TestHost], all_l
     assert sorted(line.split()[0] for line in known) == sorted(h.ip for h in two_hosts)
 
     # Ansible, with nothing but the generated connection variables.
-    inventory = {"all": {"hosts": {h.name: connection_vars(workspace, h.ip, h.ssh_port, h.user) for h in two_hosts}}}
-    run_dir = workspace.new_run_dir("ping")
-    # A control socket of our own (short path: sun_path has 108 bytes): no ssh master shared with other tests.
-    control_dir = Path(tempfile.mkdtemp(prefix="fo-cp-"))
-    (run_dir / "inventory").mkdir()
-    (run_dir / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    try:
-        runner = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            host_pattern="all",
-            module="ansible.builtin.ping",
-            quiet=True,
-            envvars={
-                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
-                "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            },
-        )
-    finally:
-        shutil.rmtree(control_dir, ignore_errors=True)
+    runner = _ping(workspace, two_hosts)
     assert (runner.status, runner.rc) == ("successful", 0), runner.stdout.read()
     assert sorted(runner.stats["ok"]) == sorted(h.name for h in two_hosts)
 
@@ -116,8 +125,20 @@ def test_changed_host_key_is_refused(tmp_path: Path, netns_harness: Harness):  #
     assert f"host key of {host.ip} has changed" in message
     assert f"ssh-keygen -R '{host.ip}' -f {known_hosts}" in message
     assert known_hosts.read_bytes() == before
-    # OpenSSH, as Ansible runs it, refuses the same way.
+    # OpenSSH, as Ansible runs it, refuses the same way, and the run's failure says the same as the bootstrap.
     assert _ssh(workspace, host, host.user, "true").returncode == 255
+    inventory = {"all": {"hosts": {host.name: connection_vars(workspace, host.ip, host.ssh_port, host.user)}}}
+    progress = Progress("ping", io.StringIO(), explain=host_key_explainer(inventory, known_hosts))
+    assert _ping(workspace, [host], progress).rc != 0
+    assert len(progress.failures) == 1 and "\n" not in progress.failures[0], progress.failures
+    assert f"host key of {host.ip} has changed" in progress.failures[0]
+    assert f"ssh-keygen -R '{host.ip}' -f {known_hosts}" in progress.failures[0]
+    # A host whose key is not recorded at all is told apart from it.
+    known_hosts.write_text("")
+    progress = Progress("ping", io.StringIO(), explain=host_key_explainer(inventory, known_hosts))
+    assert _ping(workspace, [host], progress).rc != 0
+    assert f"host key of {host.ip} is not recorded in {known_hosts}" in progress.failures[0], progress.failures
+    known_hosts.write_bytes(before)
 
     # After the documented fix, the new key is recorded and the key login goes on working.
     subprocess.run(["ssh-keygen", "-R", host.ip, "-f", str(known_hosts)], capture_output=True, check=True)

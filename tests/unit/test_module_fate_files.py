@@ -12,8 +12,10 @@ from ansible_collections.fateops.federation.plugins.modules import fate_files
 from module_runner import module_exits, run_module  # noqa: F401
 
 
-def run(files: list[dict[str, Any]], check: bool = False) -> tuple[str, dict[str, Any]]:
-    return run_module(fate_files.main, {"files": files}, check=check)
+def run(
+    files: list[dict[str, Any]], check: bool = False, absent: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    return run_module(fate_files.main, {"files": files, "absent": absent or []}, check=check)
 
 
 def test_writes_what_differs_and_nothing_the_second_time(tmp_path: Path) -> None:
@@ -69,3 +71,27 @@ def test_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
     kind, result = run([{"dest": str(tmp_path / "no" / "dir" / "a"), "content": "x", "mode": "0640"}])
     assert kind == "fail" and "cannot write" in result["msg"] and "exists and is writable" in result["msg"]
     assert not (tmp_path / "a").exists()
+
+
+def test_absent_files_go_in_the_same_call_and_only_when_there(tmp_path: Path) -> None:
+    launcher, program = tmp_path / "fate-task-launcher", tmp_path / "fatetasks.conf"
+    launcher.write_text("#!/venv/bin/python -IS\n")
+    program.symlink_to(tmp_path / "elsewhere.conf")
+    kept = {"dest": str(tmp_path / "fateflow.conf"), "content": "[program:fateflow]\n", "mode": "0640"}
+    gone = [str(launcher), str(program)]
+    kind, result = run([kept], check=True, absent=gone)
+    assert kind == "exit" and result["changed_files"] == [kept["dest"], *gone]
+    assert launcher.exists() and program.is_symlink()
+    kind, result = run([kept], absent=gone)
+    assert kind == "exit" and result["changed_files"] == [kept["dest"], *gone]
+    assert not launcher.exists() and not program.is_symlink()
+    kind, result = run([kept], absent=gone)
+    assert kind == "exit" and result == {"changed": False, "changed_files": []}
+    # A directory where a file should go away is not removed.
+    launcher.mkdir()
+    kind, result = run([], absent=[str(launcher)])
+    assert (
+        kind == "fail"
+        and result["msg"] == f"{launcher} is a directory, not a file of the instance; move it away and run again"
+    )
+    assert launcher.is_dir()

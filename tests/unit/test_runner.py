@@ -161,6 +161,10 @@ UNKNOWN_KEY = (
 )
 
 
+# Mitogen's ssh connection says the same for both.
+MITOGEN_REFUSED = "Host key checking is enabled, and SSH reported an unrecognized or mismatching host key."
+
+
 def _unreachable(host: str, message: str) -> dict:
     return {
         "event": "runner_on_unreachable",
@@ -196,3 +200,16 @@ def test_a_refused_host_key_becomes_one_line_with_the_command_to_run(tmp_path):
     assert "never added silently" in unknown and "-f deploy" in unknown
     assert other == "10.77.1.6: unreachable: Failed to connect to the host via ssh: Connection refused"
     assert "ssh-keygen -R" in stream.getvalue()
+
+
+def test_mitogens_refusal_is_told_apart_by_what_known_hosts_holds(tmp_path):
+    inventory = {"all": {"hosts": {"10.77.1.2": {"ansible_port": 2222}, "10.77.1.5": {}}}}
+    known_hosts = tmp_path / "known_hosts"
+    key = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    known_hosts.write_text(f"[10.77.1.2]:2222 ssh-ed25519 {key}\n")
+    progress = Progress("deploy", io.StringIO(), explain=host_key_explainer(inventory, known_hosts))
+    progress(_unreachable("10.77.1.2", MITOGEN_REFUSED))
+    progress(_unreachable("10.77.1.5", MITOGEN_REFUSED))
+    changed, unknown = progress.failures
+    assert changed.startswith("10.77.1.2: unreachable: the ssh host key of [10.77.1.2]:2222 has changed")
+    assert unknown.startswith(f"10.77.1.5: unreachable: the ssh host key of 10.77.1.5 is not recorded in {known_hosts}")
