@@ -359,6 +359,10 @@ def connection_vars(workspace: Workspace, host: str, port: int = SSH_PORT, user:
         "ansible_user": user,
         "ansible_ssh_private_key_file": str(paths.private_key),
         "ansible_ssh_common_args": " ".join(common_args),
+        # Host keys are checked whatever the environment says (ansible-runner turns checking off by default): both
+        # Ansible's ssh connection and Mitogen's put their own StrictHostKeyChecking (and Mitogen a /dev/null
+        # known_hosts) before the common arguments when it is off, and OpenSSH keeps the first value it is given.
+        "ansible_host_key_checking": True,
         # ssh's shared connections are the workspace's own: one opened by another workspace (another key and
         # known_hosts) to the same user@host is never reused, so every workspace's host key check applies.
         "ansible_control_path_dir": str(paths.directory / "cp"),

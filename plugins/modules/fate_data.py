@@ -20,13 +20,53 @@ description:
     again.
   - In check mode the file is still read and checked, FATE-Flow is only queried, and the module reports
     what it would do.
+  - With I(uploads), several files (a host's guest and host parties, say) are handled in one call, side by side;
+    FATE runs each upload as a job of its own. Each gets the options of the call with its own file, table, role,
+    records directory and FATE-Flow port. The call fails when any of them fails, after all of them ended, and
+    names each failure.
 version_added: "0.1.0"
 author: fateops contributors
 options:
   path:
-    description: The CSV file on the managed host.
+    description: The CSV file on the managed host. Exactly one of I(path) and I(uploads).
     type: path
-    required: true
+  uploads:
+    description:
+      - Several files, each into its table, in one call (instead of I(path), I(server_path), I(namespace),
+        I(name), I(role), I(state_dir) and I(fate_flow_port)).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The CSV file on the managed host.
+        type: path
+        required: true
+      server_path:
+        description: The same file as FATE-Flow sees it, when that differs from I(path).
+        type: str
+      namespace:
+        description: FATE table namespace.
+        type: str
+        required: true
+      name:
+        description: FATE table name.
+        type: str
+        required: true
+      role:
+        description: The role this file feeds.
+        type: str
+        choices: [guest, host]
+        required: true
+      state_dir:
+        description: Where this table's upload record is kept.
+        type: path
+        required: true
+      fate_flow_port:
+        description: The port of this table's FATE-Flow; defaults to the call's I(fate_flow_port).
+        type: int
+      party_id:
+        description: The party the file belongs to; only returned with its result.
+        type: int
   server_path:
     description:
       - The same file as FATE-Flow sees it, when that differs from I(path) (FATE-Flow in a container
@@ -36,18 +76,15 @@ options:
   namespace:
     description: FATE table namespace (the project).
     type: str
-    required: true
   name:
     description: FATE table name.
     type: str
-    required: true
   role:
     description:
       - The role this file feeds. On C(guest) a column named C(y) or C(label) becomes the label unless
         I(label_name) says otherwise; a C(host) file has no label unless I(label_name) names one.
     type: str
     choices: [guest, host]
-    required: true
   state:
     description:
       - C(present) uploads the file (when needed); C(absent) drops the table and its record.
@@ -94,8 +131,8 @@ options:
     description:
       - Directory on the managed host where the upload records are kept (one JSON per table),
         normally next to FATE-Flow's own data. Created when missing.
+      - Required with I(path), as are I(namespace), I(name) and I(role).
     type: path
-    required: true
   wait_timeout:
     description: Seconds to wait for the upload job and the table.
     type: int
@@ -131,6 +168,22 @@ EXAMPLES = r"""
     id_name: uid
     state_dir: /data/projects/fate/fateops/tables
     fate_flow_port: 9380
+
+- name: Upload a guest's and a host's file side by side, each through its party's FATE-Flow
+  fateops.federation.fate_data:
+    uploads:
+      - path: /data/guest.csv
+        namespace: test
+        name: guest_9999
+        role: guest
+        state_dir: /data/projects/fate/party-9999/fateops/tables
+        fate_flow_port: 9380
+      - path: /data/host.csv
+        namespace: test
+        name: host_10000
+        role: host
+        state_dir: /data/projects/fate/party-10000/fateops/tables
+        fate_flow_port: 9381
 
 - name: Drop a table
   fateops.federation.fate_data:
@@ -194,9 +247,16 @@ count:
   description: Rows in the FATE table, as FATE-Flow reports them.
   returned: when the table exists (not in check mode before an upload)
   type: int
+results:
+  description:
+    - With I(uploads), one result per file in their order, each with the keys above and C(upload) (the entry of
+      I(uploads) it answers); a failed one has C(failed) and C(msg).
+  returned: when uploads is given
+  type: list
+  elements: dict
 state_file:
   description: The JSON file that records this table's upload.
-  returned: always
+  returned: when path is given
   type: str
 """
 
@@ -206,6 +266,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,6 +321,10 @@ class UploadRecord:
             other.partitions,
             other.extend_sid,
         )
+
+
+# Uploads of one call that run at the same time (each is a FATE job, mostly spent in FATE's processes).
+MAX_PARALLEL_UPLOADS = 8
 
 
 def _lines(handle: Any, digest: Any) -> Iterator[bytes]:
@@ -566,37 +631,35 @@ def run_present(module: AnsibleModule, client: FateFlowClient, record_path: Path
     module.exit_json(changed=True, action=action, job_id=job_id, count=count, **result)
 
 
-def main() -> None:
-    argument_spec: dict[str, Any] = {
-        "path": {"type": "path", "required": True},
-        "server_path": {"type": "str"},
-        "namespace": {"type": "str", "required": True},
-        "name": {"type": "str", "required": True},
-        "role": {"type": "str", "required": True, "choices": ["guest", "host"]},
-        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-        "id_name": {"type": "str"},
-        "label_name": {"type": "str"},
-        "label_type": {"type": "str", "choices": ["int32", "int64", "float32", "float64"]},
-        "require_label": {"type": "bool", "default": False},
-        "dtype": {"type": "str", "default": "float64", "choices": ["float32", "float64"]},
-        "delimiter": {"type": "str", "default": ","},
-        "partitions": {"type": "int", "default": 4},
-        "extend_sid": {"type": "bool", "default": True},
-        "state_dir": {"type": "path", "required": True},
-        "wait_timeout": {"type": "int", "default": 600},
-        "poll_interval": {"type": "float", "default": 2.0},
-    }
-    argument_spec.update(client_argument_spec())
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        required_together=[("app_id", "app_token")],
-    )
-    params = module.params
-    if params["partitions"] < 1:
-        module.fail_json(msg=f"partitions must be at least 1, got {params['partitions']}")
-    if not params["delimiter"]:
-        module.fail_json(msg="delimiter must not be empty")
+class _Ended(Exception):
+    """What run_present or run_absent gave as the module's answer for one table of uploads."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class _OneUpload:
+    """The part of AnsibleModule that run_present and run_absent use, for one table of uploads: its answer is
+    kept instead of ending the process, so that the other tables go on."""
+
+    def __init__(self, module: AnsibleModule, params: dict[str, Any]) -> None:
+        self.params = params
+        self.check_mode = module.check_mode
+        self.warnings: list[str] = []
+
+    def warn(self, warning: str) -> None:
+        self.warnings.append(warning)
+
+    def exit_json(self, **result: Any) -> None:
+        raise _Ended(result)
+
+    def fail_json(self, msg: str, **result: Any) -> None:
+        raise _Ended({**result, "failed": True, "msg": msg})
+
+
+def run_table(module: Any, params: dict[str, Any]) -> None:
+    """Upload or drop one table; ends through module.exit_json or module.fail_json."""
     record_path = state_file(params["state_dir"], params["namespace"], params["name"])
     client = client_from_params(params)
     try:
@@ -608,6 +671,88 @@ def main() -> None:
         module.fail_json(msg=str(exc), changed=False, path=params["path"])
     except FateFlowError as exc:
         module.fail_json(msg=str(exc), changed=False, **exc.as_dict())
+
+
+def run_uploads(module: AnsibleModule) -> None:
+    """Every table of uploads side by side (FATE-Flow runs each upload as a job of its own)."""
+    items = module.params["uploads"]
+
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        params = {**module.params, **{k: v for k, v in item.items() if v is not None or k == "server_path"}}
+        params["uploads"] = None
+        single = _OneUpload(module, params)
+        try:
+            run_table(single, params)
+        except _Ended as ended:
+            result = ended.result
+        except Exception as exc:  # a fault of this table must not leave the others unreported
+            result = {"failed": True, "changed": False, "msg": f"{item['path']}: {type(exc).__name__}: {exc}"}
+        else:
+            raise AssertionError("run_table ended without an answer")
+        for warning in single.warnings:
+            module.warn(warning)
+        return {**result, "upload": item}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), MAX_PARALLEL_UPLOADS))) as pool:
+        results = list(pool.map(one, items))
+    changed = any(result.get("changed") for result in results)
+    failed = [result["msg"] for result in results if result.get("failed")]
+    if failed:
+        module.fail_json(msg="; ".join(failed), changed=changed, results=results)
+    module.exit_json(changed=changed, results=results)
+
+
+def main() -> None:
+    argument_spec: dict[str, Any] = {
+        "path": {"type": "path"},
+        "uploads": {
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "path": {"type": "path", "required": True},
+                "server_path": {"type": "str"},
+                "namespace": {"type": "str", "required": True},
+                "name": {"type": "str", "required": True},
+                "role": {"type": "str", "required": True, "choices": ["guest", "host"]},
+                "state_dir": {"type": "path", "required": True},
+                "fate_flow_port": {"type": "int"},
+                "party_id": {"type": "int"},
+            },
+        },
+        "server_path": {"type": "str"},
+        "namespace": {"type": "str"},
+        "name": {"type": "str"},
+        "role": {"type": "str", "choices": ["guest", "host"]},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "id_name": {"type": "str"},
+        "label_name": {"type": "str"},
+        "label_type": {"type": "str", "choices": ["int32", "int64", "float32", "float64"]},
+        "require_label": {"type": "bool", "default": False},
+        "dtype": {"type": "str", "default": "float64", "choices": ["float32", "float64"]},
+        "delimiter": {"type": "str", "default": ","},
+        "partitions": {"type": "int", "default": 4},
+        "extend_sid": {"type": "bool", "default": True},
+        "state_dir": {"type": "path"},
+        "wait_timeout": {"type": "int", "default": 600},
+        "poll_interval": {"type": "float", "default": 2.0},
+    }
+    argument_spec.update(client_argument_spec())
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_together=[("app_id", "app_token")],
+        required_one_of=[("path", "uploads")],
+        mutually_exclusive=[("path", "uploads")],
+        required_by={"path": ("namespace", "name", "role", "state_dir")},
+    )
+    params = module.params
+    if params["partitions"] < 1:
+        module.fail_json(msg=f"partitions must be at least 1, got {params['partitions']}")
+    if not params["delimiter"]:
+        module.fail_json(msg="delimiter must not be empty")
+    if params["uploads"] is not None:
+        run_uploads(module)
+    run_table(module, params)
 
 
 if __name__ == "__main__":

@@ -395,6 +395,7 @@ def test_connection_vars(tmp_path: Path):
             f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
         ),
         "ansible_control_path_dir": str(workspace.home / "ssh" / "cp"),
+        "ansible_host_key_checking": True,
     }
 
 

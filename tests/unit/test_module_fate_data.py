@@ -319,3 +319,93 @@ def test_bad_arguments(replay, guest_csv, tmp_path):
     assert kind == "fail" and "partitions must be at least 1" in result["msg"]
     kind, result = run(args_for(replay, guest_csv, tmp_path, app_id="a"))
     assert kind == "fail" and "app_token" in result["msg"]
+
+
+# several files in one call
+
+
+def uploads_args(replay: FlowReplay, tmp_path: Path, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    arguments = {"uploads": items, "fate_flow_url": replay.url, "poll_interval": 0.01, "wait_timeout": 5}
+    return {**arguments, "request_retries": 0, **extra}
+
+
+def two_items(tmp_path: Path, guest: Path) -> list[dict[str, Any]]:
+    host = write(tmp_path, HOST_CSV, "host.csv")
+    return [
+        {"path": str(guest), "namespace": "p", "name": "guest_9999", "role": "guest", "state_dir": str(tmp_path / "g"),
+         "party_id": 9999},
+        {"path": str(host), "namespace": "p", "name": "host_10000", "role": "host", "state_dir": str(tmp_path / "h"),
+         "party_id": 10000},
+    ]  # fmt: skip
+
+
+class TablesByName(FakeFlow):
+    """FakeFlow with one table per name, so that uploads side by side do not see each other's table."""
+
+    def __init__(self, replay: FlowReplay) -> None:
+        super().__init__(replay)
+        self.tables: set[str] = set()
+
+    def _table(self, request: Any) -> bytes:
+        return (
+            fixture("table_query_found") if request.query.get("name") in self.tables else fixture("table_query_missing")
+        )
+
+    def _upload(self, request: Any) -> bytes:
+        self.tables.add(request.json()["name"])
+        return fixture("upload_submit")
+
+
+def test_uploads_run_in_one_call_each_with_its_own_table_and_records(replay, guest_csv, tmp_path):
+    flow = TablesByName(replay)
+    items = two_items(tmp_path, guest_csv)
+    kind, result = run(uploads_args(replay, tmp_path, items))
+    assert kind == "exit", result
+    guest, host = result["results"]
+    assert (guest["upload"]["party_id"], host["upload"]["party_id"]) == (9999, 10000)
+    assert (guest["name"], guest["label_name"], host["name"], host["label_name"]) == (
+        "guest_9999",
+        "y",
+        "host_10000",
+        None,
+    )
+    assert (guest["action"], host["action"]) == ("upload", "upload") and result["changed"] is True
+    assert sorted(post.json()["name"] for post in flow.posts("/data/component/upload")) == ["guest_9999", "host_10000"]
+    assert Path(guest["state_file"]).parent.parent == tmp_path / "g"
+    assert Path(host["state_file"]).parent.parent == tmp_path / "h"
+    # Again: both recorded and in FATE, nothing to do.
+    kind, again = run(uploads_args(replay, tmp_path, items))
+    assert kind == "exit" and again["changed"] is False
+    assert [r["action"] for r in again["results"]] == ["none", "none"]
+
+
+def test_uploads_check_mode_uploads_nothing(replay, guest_csv, tmp_path):
+    flow = FakeFlow(replay)
+    kind, result = run_module(
+        fate_data.main, uploads_args(replay, tmp_path, two_items(tmp_path, guest_csv)), check=True
+    )
+    assert kind == "exit" and [r["action"] for r in result["results"]] == ["upload", "upload"]
+    assert flow.posts("/data/component/upload") == []
+
+
+def test_a_bad_file_among_uploads_fails_the_call_naming_it_after_the_others_ended(replay, guest_csv, tmp_path):
+    flow = TablesByName(replay)
+    items = two_items(tmp_path, guest_csv)
+    items[1]["path"] = str(tmp_path / "gone.csv")
+    kind, result = run(uploads_args(replay, tmp_path, items))
+    assert kind == "fail" and "\n" not in result["msg"]
+    assert str(tmp_path / "gone.csv") in result["msg"] and "does not exist on this host" in result["msg"]
+    uploaded, missing = result["results"]
+    assert uploaded["changed"] is True and uploaded["action"] == "upload" and not uploaded.get("failed")
+    assert missing["failed"] is True and missing["upload"]["path"] == str(tmp_path / "gone.csv")
+    assert result["changed"] is True
+    assert [post.json()["name"] for post in flow.posts("/data/component/upload")] == ["guest_9999"]
+
+
+def test_path_or_uploads_exactly_one(replay, guest_csv, tmp_path):
+    kind, result = run({**args_for(replay, guest_csv, tmp_path), "uploads": two_items(tmp_path, guest_csv)})
+    assert kind == "fail" and "mutually exclusive" in result["msg"]
+    kind, result = run({"fate_flow_url": replay.url})
+    assert kind == "fail" and "path" in result["msg"] and "uploads" in result["msg"]
+    kind, result = run({"path": str(guest_csv), "fate_flow_url": replay.url})
+    assert kind == "fail" and "namespace" in result["msg"]
