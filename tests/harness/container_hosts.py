@@ -114,6 +114,10 @@ class ContainerHarness:
         """Run a command as root inside host (not over ssh: what the host itself sees)."""
         return _docker(self.config, ["exec", host.name, *argv], check=False, timeout=timeout)
 
+    def copy_to(self, host: ContainerHost, local: Path, remote: Path) -> None:
+        """A file of this machine onto host (its parent directory must exist there)."""
+        _docker(self.config, ["cp", str(local), f"{host.name}:{remote}"])
+
     def cut_off(self, host: ContainerHost) -> None:
         _docker(self.config, ["network", "disconnect", self.config.network, host.name])
 
@@ -244,7 +248,20 @@ def up(config: ContainerHarnessConfig) -> ContainerHarness:
     label = f"{LABEL}={config.prefix}"
     _docker(
         config,
-        ["network", "create", "--driver", "bridge", "--subnet", config.subnet, "--label", label, config.network],
+        # --internal: no route beyond the network (no package index, no internet); this machine, the
+        # network's gateway, still reaches every host.
+        [
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--internal",
+            "--subnet",
+            config.subnet,
+            "--label",
+            label,
+            config.network,
+        ],
     )
     hosts = []
     for index in range(1, config.count + 1):

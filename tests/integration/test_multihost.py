@@ -33,19 +33,14 @@ from tests.harness.fixtures import netns_harness  # noqa: F401  (a session fixtu
 from tests.harness.netns_hosts import Harness, TestHost
 
 from .conftest import (
-    SHORT_TRAINING,
-    SHORT_TRAINING_AUC,
-    SINGLE_HOST_AUC,
     TEST_BASE_DIR,
     Facade,
     Result,
     guest_row,
-    metric,
     predict,
     processes_under,
     short_workspace,
-    submit,
-    wait_for,
+    train_and_serve,
 )
 
 pytestmark = pytest.mark.integration
@@ -112,35 +107,6 @@ def files_holding(root: Path, needles: list[bytes], skip: tuple[Path, ...] = ())
             content = path.read_bytes()
             found += [f"{path}: {needle[:12]!r}..." for needle in needles if needle in content]
     return found
-
-
-def train_and_serve(
-    facade: Facade, flow: FateFlowClient, data: dict, guest: int, hosts: list[int], name: str, short: bool = False
-) -> dict:
-    """upload, submit hetero_lr, query until success, load_bind and predict, all across the network. Trained with
-    the default options, or SHORT_TRAINING's (short): the train AUC is the one hetero LR gets on one host with them."""
-    host_args = [arg for party_id, path in zip(hosts, data["hosts"], strict=True) for arg in (str(party_id), str(path))]
-    loaded = facade("-f", "upload", "-gp", str(guest), str(data["guest"]), "-hp", *host_args, "-proj", name)
-    assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
-    settings = facade.current_settings()
-    if short:
-        facade.settings(**settings, fate_job_options={"hetero_lr": SHORT_TRAINING})
-    job = submit(facade, "hetero_lr", name)
-    facade.settings(**settings)
-    assert wait_for(facade, job["jobid"], 2 + len(hosts)) == ["success"] * (2 + len(hosts))
-    reference = SHORT_TRAINING_AUC if short else SINGLE_HOST_AUC
-    assert abs(metric(flow, job["jobid"], guest, "auc") - reference) <= 0.01
-
-    bound = facade("-f", "load_bind", "-mid", job["model_id"], "-mver", job["model_version"], "-mname", name)
-    assert (bound.rc, bound.out) == (0, "load_bind success.\n"), bound.err
-    # The guest's displayed training scores are FATE's own; the served probability must equal them.
-    display = flow.output_data_display(job["jobid"], "guest", guest, "lr_0")
-    rows = next(iter(display.values()))[0]["data"]
-    row_id, score = int(rows[0][1]), float(rows[0][3])
-    rc, answer = predict(facade, name, f"id={row_id}", *guest_row(data["guest"], row_id))
-    assert rc == 0 and answer["retcode"] == 0, answer
-    assert abs(answer["prob"] - score) < 1e-6, (answer, score)
-    return job
 
 
 # ------------------------------------------------------------------------------------------ password bootstrap
