@@ -8,6 +8,13 @@ Usage (root): python3 benchmarks/multihost.py [--repeat N] [--sizes 1 2 4] [--sk
 - training: hetero LR on the example breast data, guest 9999 and host 10000 on two hosts, against the same job
   with both parties on one standalone FATE-Flow on this host; submit to success through the facade.
 Prints one JSON object. The FATE runtime is built first if missing (the hosts reach no package index).
+
+--hosts containers: bare container hosts instead (tests/harness/container_hosts.py: their own rootfs, root by
+password, no route beyond their network), fresh for each size, up to 8: the first deploy is cold (the offline
+bundle shipped, packages installed, the FATE runtime built on every host; the bundle itself is built on the
+controller once before, and its build time is reported apart), then the warm re-deploys. Each deploy's controller
+CPU seconds (the facade and everything it ran: Ansible, ssh) are reported per host. Needs the Docker engine
+(DOCKER_HOST, or make docker's).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,15 +44,22 @@ from tests.harness.netns_hosts import HarnessConfig, down, up
 BASE_DIR = REPO / ".cache" / "test-parties"
 
 
-def facade(env: dict[str, str], *args: str) -> tuple[float, str]:
-    started = time.monotonic()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def facade(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[float, str, float]:
+    """Wall seconds, stdout and controller CPU seconds (the facade and every process it waited for)."""
+    started, cpu = time.monotonic(), _children_cpu()
     proc = subprocess.run(
-        [sys.executable, str(REPO / "script.py"), *args], env=env, capture_output=True, text=True, check=False
-    )
+        [sys.executable, str(REPO / "script.py"), *args], env=env, capture_output=True, text=True, check=False,
+        input=stdin,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args[:2])} failed: {proc.stderr.strip().splitlines()[-1]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, _children_cpu() - cpu
 
 
 def build_runtime() -> None:
@@ -90,9 +105,15 @@ def train(env: dict[str, str], guest: str, host: str, data: dict, project: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="warm re-deploys per size")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4], choices=[1, 2, 3, 4], help="hosts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4], choices=range(1, 9), help="hosts")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--hosts", choices=["netns", "containers"], default="netns")
     options = parser.parse_args()
+    if options.hosts == "containers":
+        print(json.dumps(containers(options), indent=2))
+        return
+    if max(options.sizes) > 4:
+        parser.error("netns hosts: at most 4 (--hosts containers goes to 8)")
     build_runtime()
     config = HarnessConfig(count=4, prefix="fob", subnet="10.77.3.0/24", user="fateops-bench")
     harness = up(config)
@@ -108,7 +129,7 @@ def main() -> None:
                 env = dict(os.environ, FATEOPS_HOME=str(home), FATEOPS_BASE_DIR=str(BASE_DIR))
                 ids = [str(9999 + i) for i in range(size)]
                 args = ["-id", *ids, "-ip", *[h.ip for h in harness.hosts[:size]]]
-                first, _ = facade(env, "-f", "deploy", *args)
+                first = facade(env, "-f", "deploy", *args)[0]
                 warm = [facade(env, "-f", "deploy", *args)[0] for _ in range(options.repeat)]
                 facade(env, "-f", "delete", *args)
                 results["deploy"][f"{size}_hosts"] = {
@@ -154,6 +175,52 @@ def main() -> None:
     finally:
         down(config)
     print(json.dumps(results, indent=2))
+
+
+def containers(options: argparse.Namespace) -> dict:
+    """Cold and warm deploys on fresh bare container hosts, by root password, with the default settings."""
+    from tests.harness import container_hosts
+
+    engine = os.environ.get("DOCKER_HOST") or "unix:///var/lib/fateops/docker/docker.sock"
+    cache = Path(os.environ.get("FATEOPS_TEST_CACHE", "/var/lib/fateops")) / "images"
+    results: dict[str, object] = {"hosts": "containers", "deploy": {}}
+    with tempfile.TemporaryDirectory(prefix="fateops-bench-") as scratch:
+        # The bundle on its own first (cached after its first build): the deploys then ship it, not build it.
+        started = time.monotonic()
+        subprocess.run(
+            [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+             "-e", f"ansible_python_interpreter={sys.executable}", str(REPO / "benchmarks" / "offline_bundle.yml")],
+            check=True, capture_output=True, cwd=REPO,
+        )  # fmt: skip
+        results["bundle_s"] = round(time.monotonic() - started, 1)
+        for size in options.sizes:
+            config = container_hosts.ContainerHarnessConfig(
+                count=size, prefix="fobc", subnet="10.77.7.0/24", cache_dir=cache, docker_host=engine
+            )
+            harness = container_hosts.up(config)
+            try:
+                env = {key: value for key, value in os.environ.items() if not key.startswith("FATEOPS_")}
+                env["FATEOPS_HOME"] = str(Path(scratch) / f"ws{size}")
+                Path(env["FATEOPS_HOME"]).mkdir()
+                (Path(env["FATEOPS_HOME"]) / "settings.yml").write_text("fate_federation_engine: rabbitmq\n")
+                ids = [str(9999 + i) for i in range(size)]
+                args = ["-id", *ids, "-ip", *[host.ip for host in harness.hosts]]
+                passwords = "".join(f"{host.password}\n" for host in harness.hosts)
+                cold, _, cold_cpu = facade(env, "-f", "deploy", *args, "-pw", "-", stdin=passwords)
+                warm = [facade(env, "-f", "deploy", *args) for _ in range(options.repeat)]
+                results["deploy"][f"{size}_hosts"] = {
+                    "cold_s": round(cold, 1),
+                    "cold_controller_cpu_s_per_host": round(cold_cpu / size, 2),
+                    "warm_s": [round(run[0], 1) for run in warm],
+                    "warm_median_s": round(statistics.median(run[0] for run in warm), 1),
+                    "warm_controller_cpu_s_per_host": round(statistics.median(run[2] for run in warm) / size, 2),
+                }
+            finally:
+                container_hosts.down(config)
+    deploy = results["deploy"]
+    if {"1_hosts", "4_hosts"} <= set(deploy):
+        results["warm_ratio_4_to_1"] = round(deploy["4_hosts"]["warm_median_s"] / deploy["1_hosts"]["warm_median_s"], 2)
+    return results
 
 
 if __name__ == "__main__":

@@ -177,7 +177,8 @@ def parse_parties(
     passwords: list[str] | None = None,
     users: list[str] | None = None,
 ) -> tuple[list[Party], dict[str, str]]:
-    """Validate the facade's lists; returns the parties and the ssh user of each address."""
+    """Validate the facade's lists; returns the parties and the ssh user -u gives each address (none without -u:
+    the caller then keeps the user a host was deployed with, or the default)."""
     if not ids:
         raise UsageError("no party id given; pass -id ID [ID ...]")
     if not ips:
@@ -201,9 +202,10 @@ def parse_parties(
                 f"party id {party_id} is given for two hosts ({seen[party_id]} and {ip}); a party lives on one host"
             )
         seen[party_id] = ip
-        user = check_user(users[index] if len(users) > 1 else users[0]) if users else DEFAULT_USER
-        if user_of.setdefault(ip, user) != user:
-            raise UsageError(f"host {ip} is given two ssh users ({user_of[ip]} and {user}); use one user per host")
+        if users:
+            user = check_user(users[index] if len(users) > 1 else users[0])
+            if user_of.setdefault(ip, user) != user:
+                raise UsageError(f"host {ip} is given two ssh users ({user_of[ip]} and {user}); use one user per host")
         parties.append(Party(party_id, ip))
     return parties, user_of
 

@@ -16,6 +16,7 @@ a crashed earlier run left. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -26,7 +27,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,9 +115,50 @@ class ContainerHarness:
         """Run a command as root inside host (not over ssh: what the host itself sees)."""
         return _docker(self.config, ["exec", host.name, *argv], check=False, timeout=timeout)
 
-    def copy_to(self, host: ContainerHost, local: Path, remote: Path) -> None:
-        """A file of this machine onto host (its parent directory must exist there)."""
+    def add_user(self, host: ContainerHost, name: str) -> ContainerHost:
+        """A login user of host with a home directory and a random password (set through chpasswd's stdin)."""
+        _docker(self.config, ["exec", host.name, "useradd", "--create-home", "--shell", "/bin/sh", name])
+        user = ContainerHost(host.name, host.ip, "p" + secrets.token_urlsafe(18), user=name)
+        _docker(self.config, ["exec", "--interactive", host.name, "chpasswd"], input_text=f"{name}:{user.password}\n")
+        return user
+
+    def copy_to(self, host: ContainerHost, local: Path, remote: Path, owner: str = "root") -> None:
+        """A file of this machine onto host (its parent directory must exist there), owned by owner."""
         _docker(self.config, ["cp", str(local), f"{host.name}:{remote}"])
+        if owner != "root":
+            _docker(self.config, ["exec", host.name, "chown", f"{owner}:", str(remote)])
+
+    def read_text(self, host: ContainerHost, path: str | Path) -> str:
+        """A file of host, read as root there."""
+        done = self.exec(host, ["cat", str(path)])
+        if done.returncode != 0:
+            raise ContainerHarnessError(f"{host.name}: cannot read {path}: {done.stderr.strip()}")
+        return done.stdout
+
+    def pid_of(self, host: ContainerHost, marker: str) -> int | None:
+        """The oldest process of host whose command line holds marker (its pid in the host's own process space)."""
+        out = self.exec(host, ["pgrep", "-f", "-o", marker]).stdout.split()
+        return int(out[0]) if out else None
+
+    @contextlib.contextmanager
+    def changed_host_key(self, host: ContainerHost) -> Iterator[None]:
+        """The host as ssh sees a reinstalled one: new host keys and every ssh session ended (shared connections
+        included); afterwards the original keys are back, again with fresh sessions only."""
+        self._sshd(host, "mkdir -p /root/.fateops-keys && cp -p /etc/ssh/ssh_host_* /root/.fateops-keys/ && "
+                   "rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null")  # fmt: skip
+        try:
+            yield
+        finally:
+            self._sshd(host, "cp -p /root/.fateops-keys/* /etc/ssh/ && rm -r /root/.fateops-keys")
+
+    def _sshd(self, host: ContainerHost, change: str) -> None:
+        """change, then every session's sshd ended and the listener (pid 1) re-executed to read its keys again."""
+        sessions = 'for pid in $(pgrep -f \'^sshd: \'); do [ "$pid" = 1 ] || kill -KILL "$pid"; done'
+        done = self.exec(host, ["sh", "-c", f"{change} && {{ {sessions}; }}; kill -HUP 1"])
+        if done.returncode != 0:
+            raise ContainerHarnessError(f"{host.name}: sshd keys: {done.stderr.strip()}")
+        time.sleep(0.5)
+        _wait_ready(host)
 
     def cut_off(self, host: ContainerHost) -> None:
         _docker(self.config, ["network", "disconnect", self.config.network, host.name])

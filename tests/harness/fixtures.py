@@ -10,11 +10,11 @@ so tests can run while hosts made by `hosts.py up` exist.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.harness.netns_hosts import Harness, HarnessConfig, HarnessError, TestHost, down, up
+from tests.harness.netns_hosts import Harness, HarnessConfig, TestHost, down, up
 
 
 def fixture_config() -> HarnessConfig:
@@ -31,15 +31,20 @@ def netns_harness() -> Iterator[Harness]:
     """The test hosts, up for the whole session and removed after it (also after a failed or interrupted run)."""
     if os.geteuid() != 0:
         pytest.fail("the multi-host tests need root (network namespaces, a bridge, sshd); run them as root", False)
-    config = fixture_config()
+    yield from hosts_while_used(up, down, fixture_config(), "netns test hosts")
+
+
+def hosts_while_used(start: Callable, remove: Callable, config: object, what: str) -> Iterator:
+    """A fixture's body: the hosts start(config) makes, removed by remove(config) after the fixture's scope (also
+    after a failed or interrupted run); a harness that cannot start fails the test with its one line."""
     try:
-        harness = up(config)
-    except HarnessError as exc:
-        pytest.fail(f"netns test hosts: {exc}", False)
+        harness = start(config)
+    except RuntimeError as exc:
+        pytest.fail(f"{what}: {exc}", False)
     try:
         yield harness
     finally:
-        down(config)
+        remove(config)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fcntl
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,10 @@ from ansible_collections.fateops.federation.plugins.module_utils.model_migration
 
 from fateops.training import query
 from fateops.workspace import Workspace
+from tests.harness.container_hosts import ContainerHarness, ContainerHarnessConfig
+from tests.harness.container_hosts import down as container_down
+from tests.harness.container_hosts import up as container_up
+from tests.harness.fixtures import hosts_while_used
 
 REPO = Path(__file__).resolve().parents[2]
 # Shared by every integration test and molecule, and kept outside the clone so that the FATE runtime (keyed by
@@ -64,9 +69,8 @@ def _ports(http: int, grpc: int, serving: int) -> dict[str, int]:
 
 # The lanes, longest first (the compose lane's first test builds the images on a new machine): a worker starts on
 # the first lane nobody has taken yet.
-# Parties on the netns test hosts: their own addresses; instances party-<id> and exchange, beside the default
-# lane's standalone. The session's netns hosts are shared by the lane's two modules.
-NETNS_LANE = Lane("netns", ("test_multihost.py", "test_harness_bootstrap.py", "test_inventories.py"))
+# The netns test hosts: the harness's own checks and the example inventories, deployed on this machine's base dir.
+NETNS_LANE = Lane("netns", ("test_harness_bootstrap.py", "test_inventories.py"))
 TRAIN_LANE = Lane("train", ("test_train_serve.py",), TEST_BASE_DIR / "lanes" / "train", _ports(9780, 9760, 8159))
 # One trained model shared by its modules (the models_lane_model fixture).
 MODELS_LANE = Lane(
@@ -86,10 +90,11 @@ STORE_LANE = Lane(
 # Everything that runs containers on the Docker engine, one after the other (the end-to-end test restarts the
 # engine): the images are built (and run) first, then compose parties (the fateops images) on the host's network
 # with ports of their own, broker and nginx included (the second party's are 100 higher, fate_compose_port_step),
-# then the bare container hosts.
+# then the bare container hosts: their own checks, and parties on separate machines (test_multihost.py).
 COMPOSE_LANE = Lane(
     "compose",
-    ("test_images.py", "test_compose_e2e.py", "test_container_hosts.py", "test_molecule_compose.py"),
+    ("test_images.py", "test_compose_e2e.py", "test_container_hosts.py", "test_multihost.py",
+     "test_molecule_compose.py"),
     TEST_BASE_DIR / "lanes" / "compose",
     {**_ports(9880, 9860, 8459), "fate_nginx_http_port": 9800, "fate_rabbitmq_port": 5872,
      "fate_rabbitmq_management_port": 15872, "fate_rabbitmq_dist_port": 25872},
@@ -97,7 +102,7 @@ COMPOSE_LANE = Lane(
 # The molecule scenarios of the native runtime (molecule/default on ports of its own, molecule/multiparty on netns
 # hosts of its own); molecule/compose is the compose lane's.
 MOLECULE_LANE = Lane("molecule", ("test_molecule.py",))
-LANES = (NETNS_LANE, COMPOSE_LANE, TRAIN_LANE, DEFAULT_LANE, MODELS_LANE, STORE_LANE, MOLECULE_LANE)
+LANES = (COMPOSE_LANE, NETNS_LANE, TRAIN_LANE, DEFAULT_LANE, MODELS_LANE, STORE_LANE, MOLECULE_LANE)
 _LANE_OF_MODULE = {module: lane for lane in LANES for module in lane.modules}
 
 
@@ -217,6 +222,19 @@ class Facade:
         return json.loads(path.read_text()) if path.exists() else {}
 
 
+class HostFacade(Facade):
+    """The facade as an operator runs it against hosts that are not this machine: only the workspace is the
+    test's; the base dir is the default (/data/projects/fate) or settings.yml's."""
+
+    # Variables of the caller's environment the facade documents (FATEOPS_EXCHANGE_PASSWORD, say).
+    extra_env: dict[str, str] = {}  # noqa: RUF012  (replaced, never changed in place)
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        del env["FATEOPS_BASE_DIR"]
+        return {**env, **self.extra_env}
+
+
 def _build_runtime(inventory: Path) -> None:
     inventory.write_text(
         yaml.safe_dump(
@@ -272,6 +290,7 @@ WITHOUT_NATIVE_PARTIES = {
     "test_images.py",
     "test_compose_e2e.py",
     "test_container_hosts.py",
+    "test_multihost.py",
     "test_molecule_compose.py",
     "test_compose_role.py",
     "test_compose_facade.py",
@@ -337,6 +356,12 @@ MAKE_DOCKER_ENGINE = f"unix://{TEST_CACHE / 'docker' / 'docker.sock'}"
 def docker_engine() -> str:
     """The Docker engine the tests use: the caller's DOCKER_HOST, else make docker's."""
     return os.environ.get("DOCKER_HOST") or MAKE_DOCKER_ENGINE
+
+
+def container_hosts(config: ContainerHarnessConfig) -> Iterator[ContainerHarness]:
+    """Bare container test hosts of config on the tests' engine, images from the tests' cache; removed after."""
+    config = dataclasses.replace(config, cache_dir=TEST_CACHE / "images", docker_host=docker_engine())
+    yield from hosts_while_used(container_up, container_down, config, "container test hosts")
 
 
 # The images' cache outside the clone, beside the engine's data root (make images uses the same one), and the
@@ -586,12 +611,22 @@ def guest_row(path: Path, row_id: int) -> list[str]:
 
 
 def train_and_serve(
-    facade: Facade, flow: FateFlowClient, data: dict, guest: int, hosts: list[int], name: str, short: bool = False
+    facade: Facade,
+    flow: FateFlowClient,
+    data: dict,
+    guest: int,
+    hosts: list[int],
+    name: str,
+    short: bool = False,
+    on_host: Callable[[Path], str] = str,
 ) -> dict:
     """upload, submit hetero_lr, query until success, load_bind and predict, all across the network. Trained with
-    the default options, or SHORT_TRAINING's (short): the train AUC is the one hetero LR gets on one host with them."""
-    host_args = [arg for party_id, path in zip(hosts, data["hosts"], strict=True) for arg in (str(party_id), str(path))]
-    loaded = facade("-f", "upload", "-gp", str(guest), str(data["guest"]), "-hp", *host_args, "-proj", name)
+    the default options, or SHORT_TRAINING's (short): the train AUC is the one hetero LR gets on one host with them.
+    on_host: where each local file of data lies on its party's host (the same path by default)."""
+    host_args = [
+        arg for party_id, path in zip(hosts, data["hosts"], strict=True) for arg in (str(party_id), on_host(path))
+    ]
+    loaded = facade("-f", "upload", "-gp", str(guest), on_host(data["guest"]), "-hp", *host_args, "-proj", name)
     assert (loaded.rc, loaded.out) == (0, "upload success.\n"), loaded.err
     settings = facade.current_settings()
     if short:

@@ -16,6 +16,14 @@ def test_parties_on_one_ip_share_a_host():
     assert hosts["127.0.0.1"].user == "root"
 
 
+def test_without_u_no_user_is_given_so_a_hosts_recorded_user_stays():
+    # A party deployed with -u fateop is deleted (or re-deployed) without -u: the deployment's user is kept.
+    _, given = deployment.parse_parties(["9999"], ["192.0.2.7"], None, None)
+    assert given == {}
+    _, given = deployment.parse_parties(["9999"], ["192.0.2.7"], None, ["admin"])
+    assert given == {"192.0.2.7": "admin"}
+
+
 def test_single_host_form_one_id():
     parties, users = deployment.parse_parties(["1"], ["127.0.0.1"], ["x"], ["root"])
     assert parties == [deployment.Party(1, "127.0.0.1")]
