@@ -177,6 +177,28 @@ def main() -> None:
     print(json.dumps(results, indent=2))
 
 
+# Actions Ansible runs on the controller: no round trip to the host.
+LOCAL_ACTIONS = {"include_role", "include_tasks", "import_role", "import_tasks", "validate_argument_spec", "set_fact",
+                 "set_stats", "debug", "fail", "assert", "meta"}  # fmt: skip
+
+
+def remote_calls_per_host(home: Path) -> float:
+    """Module runs on the hosts in the workspace's last deploy (from its runner events), per host: each is one
+    round trip over the host's ssh connection."""
+    run = sorted(home.glob("runs/*-deploy-*"))[-1]
+    calls, hosts = 0, set()
+    for path in run.glob("artifacts/*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        remote = str(data.get("task_action", "")).rsplit(".", 1)[-1] not in LOCAL_ACTIONS and data.get("host")
+        # A loop's items are its round trips (its own ok event sums them up).
+        looped = "results" in (data.get("res") or {})
+        if event.get("event") in ("runner_on_ok", "runner_on_failed", "runner_item_on_ok") and remote and not looped:
+            calls += 1
+            hosts.add(data["host"])
+    return round(calls / max(len(hosts), 1), 1)
+
+
 def containers(options: argparse.Namespace) -> dict:
     """Cold and warm deploys on fresh bare container hosts, by root password, with the default settings."""
     from tests.harness import container_hosts
@@ -214,6 +236,7 @@ def containers(options: argparse.Namespace) -> dict:
                     "warm_s": [round(run[0], 1) for run in warm],
                     "warm_median_s": round(statistics.median(run[0] for run in warm), 1),
                     "warm_controller_cpu_s_per_host": round(statistics.median(run[2] for run in warm) / size, 2),
+                    "warm_remote_calls_per_host": remote_calls_per_host(Path(env["FATEOPS_HOME"])),
                 }
             finally:
                 container_hosts.down(config)
