@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import yaml
 from ansible_collections.fateops.federation.plugins.module_utils.fate_flow_v2 import FateFlowClient
 
 from fateops import ROOT
+from fateops.deployment import DEFAULT_RABBITMQ_DIST_PORT
 from tests.harness.container_hosts import ContainerHarness, ContainerHarnessConfig, ContainerHost
 
 from .conftest import (
@@ -45,6 +47,23 @@ pytestmark = pytest.mark.integration
 BASE_DIR = Path("/data/projects/fate")
 # What the offline bundle installs on a bare host for a party federated through its broker.
 BUNDLED = ["python3-venv", "rabbitmq-server", "nginx", "libnginx-mod-stream"]
+# Erlang's port mapper, which every broker starts.
+EPMD_PORT = 4369
+
+
+def port_answers(ip: str, port: int) -> bool:
+    """Whether a TCP connection from this machine (not a party: the test network's gateway) to ip:port is taken."""
+    try:
+        with socket.create_connection((ip, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def local_port_answers(harness: ContainerHarness, host: ContainerHost, port: int) -> bool:
+    """Whether host itself reaches its loopback's port."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+    return harness.exec(host, ["python3", "-c", probe]).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +292,10 @@ def test_two_bare_hosts_deploy_by_root_password(mesh: HostFacade, harness: Conta
                 line for line in harness.exec(host, ["ps", "-eo", "args="]).stdout.splitlines() if program in line
             ]
             assert running and all(str(instance(party_id)) in line for line in running), running
+        # The broker's Erlang node (epmd, the distribution port) answers on the host's loopback only.
+        for port in (EPMD_PORT, DEFAULT_RABBITMQ_DIST_PORT):
+            assert not port_answers(host.ip, port), f"{host.ip}:{port} answers from another address"
+            assert local_port_answers(harness, host, port), f"{host.name}: nothing on 127.0.0.1:{port}"
         # The broker's password is made on the party host; it reaches neither the workspace nor the controller.
         secret = harness.read_text(host, instance(party_id) / "rabbitmq" / "fate.secret").strip()
         assert len(secret) >= 24 and files_containing(mesh.home, secret) == []

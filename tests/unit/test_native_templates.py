@@ -5,12 +5,14 @@ the plan's, and the environment FATE-Flow's task processes inherit carries fate_
 from __future__ import annotations
 
 import configparser
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from supervisor.datatypes import dict_of_key_value_pairs
 from test_compose_render import ROOT, _trusted
 
 from fateops.deployment import Host, build_inventory, plan_flows
@@ -21,9 +23,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 def _program(
-    settings: dict[str, Any], program: str = "fateflow", peer: str | None = None
+    settings: dict[str, Any], program: str = "fateflow", peer: str | None = None, role: Path = ROLE
 ) -> tuple[dict[str, Any], configparser.SectionProxy]:
-    """The program of party 9999's instance on HOST; with a peer, party 10000 on that address federates with it."""
+    """The program of party 9999's instance on HOST, from role's template; with a peer, party 10000 on that
+    address federates with it."""
     hosts = {HOST: Host(HOST, "root", False, [9999])}
     if peer:
         hosts[peer] = Host(peer, "root", False, [10000])
@@ -33,9 +36,9 @@ def _program(
         **_trusted(
             {
                 **yaml.safe_load((ROOT / "roles" / "party_common" / "defaults" / "main.yml").read_text()),
-                **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
+                **yaml.safe_load((role / "defaults" / "main.yml").read_text()),
                 **yaml.safe_load((ROOT / "roles" / "party_common" / "vars" / "main.yml").read_text()),
-                **yaml.safe_load((ROLE / "vars" / "main.yml").read_text()),
+                **(yaml.safe_load(vars_file.read_text()) if (vars_file := role / "vars" / "main.yml").exists() else {}),
             }
         ),
         **settings,
@@ -43,15 +46,15 @@ def _program(
         "ansible_managed": "Ansible managed",
     }
     templar = Templar(loader=DataLoader(), variables=variables)
-    text = templar.template(trust_as_template((ROLE / "templates" / f"{program}.program.conf.j2").read_text()))
+    text = templar.template(trust_as_template((role / "templates" / f"{program}.program.conf.j2").read_text()))
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
     parser.read_string(text)
     return instance, parser[f"program:{program}"]
 
 
 def _environment(program: configparser.SectionProxy) -> dict[str, str]:
-    pairs = (item.split("=", 1) for item in program["environment"].split(","))
-    return {name: value.strip('"') for name, value in pairs}
+    """The program's environment as supervisord reads it (quoted values may hold commas)."""
+    return dict_of_key_value_pairs(program["environment"])
 
 
 def test_fate_flows_program_runs_the_planned_instance_with_one_task_thread_by_default() -> None:
@@ -107,3 +110,14 @@ def test_the_task_launcher_serves_the_planned_socket_with_fate_flows_environment
     environment = _environment(program)
     # The children it forks are FATE-Flow's task processes: the same thread counts, loaded once, here.
     assert environment == {name: flow_environment[name] for name in ("PATH", *THREAD_VARIABLES)}
+
+
+def test_the_brokers_erlang_node_listens_on_loopback_only() -> None:
+    """epmd (which the broker starts, inheriting ERL_EPMD_ADDRESS) and the distribution port answer only the
+    host's own rabbitmqctl."""
+    instance, program = _program({}, "rabbitmq", peer="192.0.2.41", role=ROOT / "roles" / "federation")
+    environment = _environment(program)
+    assert environment["ERL_EPMD_ADDRESS"] == "127.0.0.1"
+    assert environment["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] == "-kernel inet_dist_use_interface {127,0,0,1}"
+    assert environment["RABBITMQ_DIST_PORT"] == str(instance["ports"]["dist"])
+    assert environment["RABBITMQ_NODENAME"].endswith("@localhost")
