@@ -80,11 +80,11 @@ def test_the_task_thread_setting_reaches_the_environment(threads: Any, expected:
     ("settings", "peer", "enabled"),
     [
         ({}, None, True),
-        ({}, "192.0.2.41", True),
-        ({"fate_task_launcher": False}, "192.0.2.41", False),
+        ({}, "192.0.2.41", False),
+        ({"fate_task_launcher": True}, "192.0.2.41", True),
         ({"fate_task_launcher": False}, None, False),
     ],
-    ids=["standalone by default", "federated by default", "federated, set off", "standalone, set off"],
+    ids=["standalone by default", "federated by default", "federated, set on", "standalone, set off"],
 )
 def test_fate_flow_starts_its_task_processes_through_the_task_launcher_where_it_is_on(
     settings: dict[str, Any], peer: str | None, enabled: bool
